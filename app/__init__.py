@@ -1,0 +1,1 @@
+"""Reference FastAPI service the kit deploys: health, version, items API, token auth."""

@@ -1,0 +1,111 @@
+"""SQLite storage for items. The file lives in the data directory, outside any release."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    description TEXT,
+    created_at TEXT NOT NULL
+)
+"""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached (file gone, directory unreadable, disk error)."""
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    name: str
+    description: str | None
+    created_at: str
+
+
+class Database:
+    """Opens the SQLite file at start-up (creating the schema) and a connection per operation.
+
+    A connection per operation keeps the synchronous endpoints (run in FastAPI's thread pool)
+    free of shared-connection locking; opening an SQLite file costs microseconds. Operations
+    open the file read-write without creating it, so a database that disappears is reported as
+    unavailable instead of being silently recreated empty.
+    """
+
+    def __init__(self, path: Path, timeout: float = 5.0) -> None:
+        self.path = path
+        self.timeout = timeout
+        self._opened = False
+
+    def open(self) -> None:
+        """Create the data directory, the file and the schema; switch to WAL journaling."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path, timeout=self.timeout)) as conn, conn:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(SCHEMA)
+        except (OSError, sqlite3.Error) as error:
+            raise DatabaseUnavailable(f"cannot open database {self.path}: {error}") from error
+        self._opened = True
+
+    def close(self) -> None:
+        self._opened = False
+
+    @contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        if not self._opened:
+            raise DatabaseUnavailable("database is not open")
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=self.timeout)
+        except sqlite3.Error as error:
+            raise DatabaseUnavailable(f"cannot open database {self.path}: {error}") from error
+        try:
+            with conn:
+                yield conn
+        except (sqlite3.IntegrityError, sqlite3.ProgrammingError):
+            raise
+        except sqlite3.DatabaseError as error:  # locked, disk I/O, not a database, ...
+            raise DatabaseUnavailable(str(error)) from error
+        finally:
+            conn.close()
+
+    def ping(self) -> bool:
+        """True when a ``SELECT 1`` against the items table answers on a new connection.
+
+        A bare ``SELECT 1`` never reads the file, so it would pass on a corrupt or foreign file;
+        selecting from the table makes SQLite read the header and the schema.
+        """
+        try:
+            with self.connect() as conn:
+                conn.execute("SELECT 1 FROM items LIMIT 1").fetchall()
+        except DatabaseUnavailable:
+            return False
+        return True
+
+    def add_item(self, name: str, description: str | None) -> Item:
+        created_at = datetime.now(UTC).isoformat(timespec="seconds")
+        with self.connect() as conn:
+            cursor = conn.execute(
+                "INSERT INTO items (name, description, created_at) VALUES (?, ?, ?)",
+                (name, description, created_at),
+            )
+            item_id = cursor.lastrowid
+        if item_id is None:
+            raise DatabaseUnavailable("the insert returned no row id")
+        return Item(id=item_id, name=name, description=description, created_at=created_at)
+
+    def list_items(self, limit: int = 100, offset: int = 0) -> list[Item]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT id, name, description, created_at FROM items ORDER BY id LIMIT ? OFFSET ?",
+                (limit, offset),
+            ).fetchall()
+        return [Item(*row) for row in rows]

@@ -12,11 +12,11 @@ STAMP := $(VENV)/.installed
 # Molecule, ansible-lint and testinfra call ansible-* and docker by name.
 export PATH := $(BIN):$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
-# Debian 12 (bookworm) is the default platform; scripts/build-image.sh also builds trixie.
-KIT_SUITES ?= bookworm
+# The Molecule scenario runs Debian 12 (bookworm) and Debian 13 (trixie) side by side.
+KIT_SUITES ?= bookworm trixie
 SCENARIO ?= default
 
-.PHONY: help setup lint unit platform molecule test demo demo-destroy bench lock clean
+.PHONY: help setup lint unit platform molecule test demo demo-token demo-destroy bench lock clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -48,18 +48,15 @@ molecule: setup platform ## molecule test (SCENARIO=default)
 
 test: lint unit molecule ## Everything CI runs
 
-demo: setup platform ## Boot the VM stand-in and converge site.yml on it (left running)
-	molecule create --scenario-name default
-	molecule prepare --scenario-name default
-	molecule converge --scenario-name default
-	@echo
-	@echo "The VM stand-in 'fastapi-kit-debian12' is converged and running."
-	@echo "  shell:    docker exec -it fastapi-kit-debian12 bash"
-	@echo "  ports:    $$(docker port fastapi-kit-debian12 | tr '\n' ' ')"
-	@echo "  remove:   make demo-destroy"
+demo: setup platform ## site.yml on a local systemd container (VM stand-in); prints an https URL
+	scripts/demo.sh
+
+demo-token: setup ## Print the demo's API token (decrypted from the test vault)
+	@ansible-vault view --vault-password-file molecule/default/vault-password.test-only \
+	  molecule/default/inventory/group_vars/all/vault.yml | sed -n 's/^ *API_TOKEN: *"\(.*\)"$$/\1/p'
 
 demo-destroy: setup ## Remove the demo container
-	molecule destroy --scenario-name default
+	molecule destroy --scenario-name demo
 
 bench: ## Performance figures of the deployed stack (not built yet)
 	@echo "make bench is not built yet (see the performance issue); nothing was measured." >&2

@@ -1,0 +1,192 @@
+"""The app service as the app role leaves it: release layout, gunicorn under a sandboxed,
+socket-activated systemd unit, secrets delivered as credentials and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+import pytest
+
+APP = "app"
+SOCKET = f"/run/{APP}/http.sock"
+CURL = f"curl --silent --max-time 10 --unix-socket {SOCKET}"
+
+
+def _main_pid(host: Any) -> int:
+    return int(host.check_output(f"systemctl show --property MainPID --value {APP}.service"))
+
+
+def _workers(host: Any, master: int) -> set[int]:
+    out = host.check_output(f"ps -o pid= --ppid {master}")
+    return {int(pid) for pid in out.split()}
+
+
+def _expected_workers(host: Any) -> int:
+    vcpus = int(host.check_output("nproc --all"))
+    return min(max(vcpus, 2), 4)  # workload "async"
+
+
+def _wait_for(predicate: Any, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _get(host: Any, path: str) -> tuple[int, str]:
+    """(status, body) of a GET on the app's socket; status 0 when no answer came."""
+    result = host.run(f"{CURL} --write-out '\\n%{{http_code}}' http://localhost{path}")
+    if result.rc != 0:
+        return 0, result.stderr
+    body, _, code = result.stdout.rpartition("\n")
+    return int(code), body
+
+
+def test_units_active_and_enabled(host: Any) -> None:
+    for unit in (f"{APP}.socket", f"{APP}.service"):
+        service = host.service(unit)
+        assert service.is_running, unit
+        assert service.is_enabled, unit
+
+
+def test_unit_files_verify_cleanly(host: Any) -> None:
+    result = host.run(f"systemd-analyze verify /etc/systemd/system/{APP}.service")
+    assert result.rc == 0, result.stderr
+    assert "Unknown key" not in result.stderr
+
+
+def test_master_and_workers_run_as_the_app_user(host: Any) -> None:
+    master = _main_pid(host)
+    assert host.check_output(f"ps -o user= -p {master}") == APP
+    workers = _workers(host, master)
+    assert len(workers) == _expected_workers(host)
+    for pid in workers:
+        assert host.check_output(f"ps -o user= -p {pid}") == APP
+    assert "gunicorn" in host.file(f"/proc/{master}/cmdline").content_string
+
+
+def test_socket_only_nginx_and_root_can_connect(host: Any) -> None:
+    sock = host.file(SOCKET)
+    assert sock.is_socket
+    assert (sock.user, sock.group, sock.mode) == ("root", "www-data", 0o660)
+    # The app's own user is not in the socket's group.
+    assert "www-data" not in host.user(APP).groups
+
+
+def test_release_layout(host: Any) -> None:
+    current = host.file(f"/srv/{APP}/current")
+    assert current.is_symlink
+    release = current.linked_to
+    assert re.fullmatch(rf"/srv/{APP}/releases/[0-9a-f]{{12}}", release)
+    code, body = _get(host, "/version")
+    assert code == 200
+    assert json.loads(body)["version"] == host.file(f"{release}/RELEASE").content_string.strip()
+    venv = host.file(f"{release}/venv")
+    assert venv.user == "root"
+    data = host.file(f"/srv/{APP}/shared/data")
+    assert (data.user, data.mode) == (APP, 0o750)
+    assert host.file(f"/srv/{APP}/shared/data/app.sqlite3").exists
+
+
+def test_app_cannot_write_its_code(host: Any) -> None:
+    release = host.file(f"/srv/{APP}/current").linked_to
+    result = host.run(f"runuser -u {APP} -- touch {release}/venv/tampered")
+    assert result.rc != 0
+
+
+def test_ready_and_live_on_the_socket(host: Any) -> None:
+    assert _get(host, "/health/ready") == (200, '{"status":"ready"}')
+    assert _get(host, "/health/live") == (200, '{"status":"alive"}')
+
+
+def test_token_from_the_vault_is_accepted(host: Any, vault_secrets: dict[str, str]) -> None:
+    token = vault_secrets["API_TOKEN"]
+    ok = host.run(
+        f"{CURL} -o /dev/null -w '%{{http_code}}' -H 'Authorization: Bearer {token}' "
+        "http://localhost/v1/me"
+    )
+    assert ok.stdout == "200"
+    refused = host.run(f"{CURL} -o /dev/null -w '%{{http_code}}' http://localhost/v1/me")
+    assert refused.stdout == "401"
+
+
+def test_credentials_are_root_only_files(host: Any) -> None:
+    directory = host.file(f"/etc/{APP}/credentials")
+    assert (directory.user, directory.mode) == ("root", 0o700)
+    token = host.file(f"/etc/{APP}/credentials/API_TOKEN")
+    assert (token.user, token.group, token.mode) == ("root", "root", 0o600)
+    assert not host.file(f"/etc/{APP}/secrets.env").exists
+
+
+def test_secret_canary_is_nowhere_it_must_not_be(host: Any, vault_secrets: dict[str, str]) -> None:
+    canary = vault_secrets["API_TOKEN"]
+    # The journal (everything logged since boot, converge included).
+    assert host.run(f"journalctl --no-pager -o cat | grep -cF -- '{canary}'").stdout.strip() == "0"
+    # World-readable files.
+    found = host.run(
+        "find /etc /srv /var /run /opt /home /root /usr/local -xdev -type f -perm -0004 -print0 "
+        f"2>/dev/null | xargs -0 grep -lF -- '{canary}'"
+    )
+    assert found.stdout == "", f"world-readable files hold the secret: {found.stdout}"
+    # The environment and command line of the master and every worker.
+    master = _main_pid(host)
+    for pid in {master, *_workers(host, master)}:
+        for name in ("environ", "cmdline"):
+            assert canary not in host.file(f"/proc/{pid}/{name}").content_string
+    assert canary not in host.check_output(f"systemctl show {APP}.service")
+
+
+def test_sandbox_exposure_within_goal(host: Any) -> None:
+    result = host.run(f"systemd-analyze security --no-pager --threshold=15 {APP}.service")
+    assert result.rc == 0, result.stdout[-600:]
+    score = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
+    assert score is not None
+    assert float(score.group(1)) <= 1.5
+
+
+def test_items_survive_a_restart(host: Any) -> None:
+    name = f"kept-{int(time.time())}"
+    created = host.run(
+        f"{CURL} -H 'Content-Type: application/json' -d '{{\"name\": \"{name}\"}}' "
+        "http://localhost/v1/items"
+    )
+    assert json.loads(created.stdout)["name"] == name
+    host.run_test(f"systemctl restart {APP}.service")
+    assert _wait_for(lambda: _get(host, "/health/ready")[0] == 200)
+    code, body = _get(host, "/v1/items?limit=1000")
+    assert code == 200
+    assert name in [item["name"] for item in json.loads(body)]
+
+
+def test_a_killed_worker_is_respawned(host: Any) -> None:
+    master = _main_pid(host)
+    before = _workers(host, master)
+    victim = min(before)
+    host.run_test(f"kill -KILL {victim}")
+    assert _wait_for(
+        lambda: len(_workers(host, master)) == len(before) and victim not in _workers(host, master)
+    )
+    assert _main_pid(host) == master
+    assert _get(host, "/health/live")[0] == 200
+
+
+def test_a_killed_master_is_restarted_by_systemd(host: Any) -> None:
+    master = _main_pid(host)
+    host.run_test(f"kill -KILL {master}")
+    assert _wait_for(lambda: _main_pid(host) not in (0, master), timeout=60)
+    assert _wait_for(lambda: host.service(f"{APP}.service").is_running, timeout=60)
+    assert _wait_for(lambda: _get(host, "/health/live")[0] == 200, timeout=60)
+    # Restart=on-failure brings it back (or the socket's activation, if a request comes first).
+    assert host.check_output(f"systemctl show -p Restart --value {APP}.service") == "on-failure"
+
+
+@pytest.mark.parametrize(
+    "option", ["NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes"]
+)
+def test_sandbox_options_in_force(host: Any, option: str) -> None:
+    assert option in host.check_output(f"systemctl show {APP}.service").splitlines()

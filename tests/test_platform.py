@@ -13,6 +13,19 @@ ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = sorted((ROOT / "molecule").glob("*/molecule.yml"))
 
 
+def _script(
+    name: str, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(ROOT / "scripts" / name), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def _shim(directory: Path, name: str, body: str) -> None:
     path = directory / name
     path.write_text(f"#!/bin/sh\n{body}\n")
@@ -36,14 +49,7 @@ def test_ensure_docker_says_why_the_daemon_cannot_start(tmp_path: Path) -> None:
         "DOCKERD_LOG": str(tmp_path / "dockerd.log"),
         "DOCKER_WAIT_SECONDS": "20",
     }
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts/ensure-docker.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _script("ensure-docker.sh", env=env)
     assert result.returncode == 1
     assert "exited at start-up" in result.stderr
     assert "Devices cgroup is not mounted" in result.stderr
@@ -54,25 +60,12 @@ def test_ensure_docker_is_quiet_when_docker_answers(tmp_path: Path) -> None:
     bin_dir.mkdir()
     _shim(bin_dir, "docker", "exit 0")
     env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "DOCKERD": "absent-dockerd"}
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts/ensure-docker.sh")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = _script("ensure-docker.sh", env=env)
     assert (result.returncode, result.stderr) == (0, "")
 
 
 def test_build_image_refuses_an_unknown_suite() -> None:
-    result = subprocess.run(
-        ["bash", str(ROOT / "scripts/build-image.sh"), "buster"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
+    result = _script("build-image.sh", "buster")
     assert result.returncode == 1
     assert "unknown suite 'buster'" in result.stderr
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -37,3 +38,48 @@ def site_vars() -> dict[str, Any]:
         (SCENARIO / "inventory/group_vars/all/vars.yml").read_text()
     )
     return loaded
+
+
+PROJECT = SCENARIO.parents[1]
+
+
+def run_playbook(
+    playbook: str, *args: str, limit: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """Run one of the project's playbooks against the scenario's hosts, as an operator would.
+
+    ``playbook`` is relative to the project root (``site.yml``, ``playbooks/deploy.yml``). The
+    inventory is the one Molecule generated (its group_vars link to the scenario's), and the vault
+    opens with the scenario's test-only password. Output is returned for assertions; with
+    ``check`` a non-zero exit raises with the tail of the output.
+    """
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    command = [
+        "ansible-playbook",
+        "--inventory",
+        str(inventory),
+        "--vault-password-file",
+        str(SCENARIO / "vault-password.test-only"),
+        str(PROJECT / playbook),
+        *args,
+    ]
+    if limit:
+        command += ["--limit", limit]
+    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"), "ANSIBLE_NOCOLOR": "1"}
+    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    if check and result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
+        raise AssertionError(f"{' '.join(command)} exited {result.returncode}:\n{tail}")
+    return result
+
+
+def published_port(container: str, port: int) -> int:
+    """The 127.0.0.1 port docker published for a container's port."""
+    out = subprocess.run(
+        ["docker", "port", container, f"{port}/tcp"], capture_output=True, text=True, check=True
+    ).stdout
+    for line in out.splitlines():
+        address, _, host_port = line.rpartition(":")
+        if address == "127.0.0.1":
+            return int(host_port)
+    raise AssertionError(f"{container}: port {port} is not published on 127.0.0.1 ({out!r})")

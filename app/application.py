@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 
 from app import health
-from app.database import Database
+from app.database import Database, DatabaseUnavailable
 from app.runtime import Runtime
 from app.settings import Settings, load_settings
 from app.v1 import create_v1
@@ -37,7 +37,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Runtime]]:
         database = Database(settings.database_file)
-        database.open()
+        try:
+            database.open()
+        except DatabaseUnavailable as error:
+            # Alive but not ready: /health/ready answers 503 (and retries the open) until the
+            # database can be opened, so a deploy gate or a load balancer keeps traffic away.
+            log.error("not ready, the database cannot be opened: %s", error)
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         log.info("release %s started, database %s", settings.app_release, database.path)
         try:

@@ -9,6 +9,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+SCHEMA_VERSION = 1
+"""Bumped by each change to :data:`SCHEMA`; stored in SQLite's ``user_version``."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -56,6 +59,19 @@ class Database:
             raise DatabaseUnavailable(f"cannot open database {self.path}: {error}") from error
         self._opened = True
 
+    def migrate(self) -> tuple[int, int]:
+        """Bring the schema to :data:`SCHEMA_VERSION`; returns (version before, version after).
+
+        Every step is idempotent (``IF NOT EXISTS``), so running it on an up-to-date database,
+        or while the previous release still serves, changes nothing.
+        """
+        self.open()
+        with self.connect() as conn:
+            before = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            if before < SCHEMA_VERSION:
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        return before, max(before, SCHEMA_VERSION)
+
     def close(self) -> None:
         self._opened = False
 
@@ -81,9 +97,12 @@ class Database:
         """True when a ``SELECT 1`` against the items table answers on a new connection.
 
         A bare ``SELECT 1`` never reads the file, so it would pass on a corrupt or foreign file;
-        selecting from the table makes SQLite read the header and the schema.
+        selecting from the table makes SQLite read the header and the schema. A database that
+        could not be opened at start-up is opened here, so readiness recovers on its own.
         """
         try:
+            if not self._opened:
+                self.open()
             with self.connect() as conn:
                 conn.execute("SELECT 1 FROM items LIMIT 1").fetchall()
         except DatabaseUnavailable:

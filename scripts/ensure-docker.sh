@@ -42,8 +42,9 @@ if ! docker_answers; then
   [ "$(id -u)" -eq 0 ] || die "the Docker daemon does not answer and only root can start it here."
   if ! pgrep -x "$(basename "$dockerd")" >/dev/null 2>&1; then
     log "starting $dockerd in the background (log: $dockerd_log)"
-    # containerd comes with docker.io; dockerd starts its own when none runs.
-    nohup "$dockerd" >"$dockerd_log" 2>&1 &
+    # containerd comes with docker.io; dockerd starts its own when none runs. setsid puts the
+    # daemon in a session of its own: it outlives the shell (or CI step) that started it.
+    setsid nohup "$dockerd" >"$dockerd_log" 2>&1 </dev/null &
     started_pid=$!
   fi
 fi

@@ -69,3 +69,18 @@ def test_version_differs_per_release(tmp_path: Path) -> None:
         with TestClient(create_app(settings)) as client:
             releases.append(client.get("/version").json()["version"])
     assert releases == ["2026.11.25-1", "2026.11.25-2"]
+
+
+def test_starts_not_ready_when_database_cannot_be_opened(tmp_path: Path) -> None:
+    """A database that cannot be opened at start-up leaves the app alive but not ready."""
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the data directory should be")
+    settings = Settings(api_token="t", data_dir=blocker / "data", app_release="r-test")
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/health/live").status_code == 200
+        assert client.get("/health/ready").status_code == 503
+        assert client.get("/v1/items").status_code == 503
+        # The open is retried by the readiness check: once the path works, the app is ready.
+        blocker.unlink()
+        assert client.get("/health/ready").status_code == 200
+        assert client.get("/v1/items").status_code == 200

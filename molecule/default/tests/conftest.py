@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,45 @@ def site_vars() -> dict[str, Any]:
 
 
 PROJECT = SCENARIO.parents[1]
+# Figures the side effects measure (requests, errors, latencies, durations), one JSON object a
+# line; printed at the end of the run and kept for the closing note and `make bench`.
+RESULTS = Path(os.environ.get("KIT_RESULTS_DIR", PROJECT / ".cache" / "results"))
+
+
+RUN_ID = uuid.uuid4().hex
+
+
+def results_dir() -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    return RESULTS
+
+
+def record_result(kind: str, entry: dict[str, Any]) -> None:
+    """Append one measured figure set to <RESULTS>/<kind>.jsonl, tagged with this run's id."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with (RESULTS / f"{kind}.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({**entry, "run": RUN_ID}, sort_keys=True) + "\n")
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the figures measured in this run, even when every test passed."""
+    if not RESULTS.is_dir():
+        return
+    terminalreporter.section("measured")
+    for path in sorted(RESULTS.glob("*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            entry = json.loads(line)
+            if entry.get("run") != RUN_ID:
+                continue
+            phases = " | ".join(
+                f"{p['name']}: {p['requests']} req, failed GET {p['failed_gets']} POST "
+                f"{p['failed_posts']}, p99 {p['p99_ms']:.1f} ms"
+                for p in entry.get("phases", [])
+            )
+            terminalreporter.write_line(
+                f"{path.stem} {entry.get('step')} {entry.get('host')}: {entry.get('seconds')} s, "
+                f"rc {entry.get('rc')} | {phases}"
+            )
 
 
 def run_playbook(
@@ -65,7 +106,13 @@ def run_playbook(
     ]
     if limit:
         command += ["--limit", limit]
-    env = {**os.environ, "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"), "ANSIBLE_NOCOLOR": "1"}
+    env = {
+        **os.environ,
+        "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        # Per-task durations at the end of the output: where a step spends its time.
+        "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+    }
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if check and result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])

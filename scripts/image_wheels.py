@@ -55,8 +55,10 @@ def _builder() -> ModuleType:
 def probe_base(base: str, name: str) -> tuple[str, str, str]:
     """(python version, machine, glibc version) of the base image, from a throwaway container."""
     result = subprocess.run(
-        ["docker", "run", "--rm", "--name", name, "--network", "none"]
-        + ["--entrypoint", "python3", base, "-c", PROBE],
+        [
+            *("docker", "run", "--rm", "--name", name, "--network", "none"),
+            *("--entrypoint", "python3", base, "-c", PROBE),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -115,9 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         python, machine, glibc = probe_base(args.base, args.probe_name)
         target = builder.Target(python, machine, glibc)
         requirements = dependencies(ROOT / "pyproject.toml")
-        key = hashlib.sha256(
-            "\n".join([target.key(), BUILD_BACKEND, *requirements, constraints.read_text()]).encode()
-        ).hexdigest()
+        inputs = [target.key(), BUILD_BACKEND, *requirements, constraints.read_text()]
+        key = hashlib.sha256("\n".join(inputs).encode()).hexdigest()
         made = make_wheels(args.out, target.pip_args(), requirements, constraints, key)
     except (WheelError, subprocess.TimeoutExpired) as error:
         print(f"image_wheels: {error}", file=sys.stderr)

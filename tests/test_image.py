@@ -22,6 +22,7 @@ import pytest
 
 pytestmark = pytest.mark.image
 
+ROOT = Path(__file__).resolve().parents[1]
 PREFIX = os.environ.get("KIT_INSTANCE_PREFIX", "fastapi-kit")
 HARDENING = [
     "--read-only",
@@ -103,11 +104,16 @@ def start(image: str) -> Iterator[Callable[..., Container]]:
 
 @pytest.fixture(scope="module")
 def credentials(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A secret as a file, as a Kubernetes Secret volume or a compose secret delivers it."""
+    """A secret as a file, laid out as a Kubernetes Secret volume is: API_TOKEN -> ..data/API_TOKEN,
+    ..data -> a timestamped directory (the kubelet swaps that link when the Secret changes)."""
     directory = tmp_path_factory.mktemp("credentials")
     directory.chmod(0o755)
-    (directory / "API_TOKEN").write_text(TOKEN + "\n")
-    (directory / "API_TOKEN").chmod(0o644)
+    version = directory / "..2026_11_25_00_00_00.000000001"
+    version.mkdir(mode=0o755)
+    (version / "API_TOKEN").write_text(TOKEN + "\n")
+    (version / "API_TOKEN").chmod(0o644)
+    (directory / "..data").symlink_to(version.name)
+    (directory / "API_TOKEN").symlink_to("..data/API_TOKEN")
     return directory
 
 
@@ -157,7 +163,9 @@ def test_no_secret_is_baked_in(image: str) -> None:
 
 
 def test_sigterm_lets_an_in_flight_request_finish(start: Callable[..., Container]) -> None:
-    app = start(f"--env=API_TOKEN={TOKEN}", "--env=ENABLE_DIAGNOSTICS=true")
+    # Settings from the env file compose uses (.env.example, as `make dev` copies it to .env).
+    app = start(f"--env-file={ROOT / '.env.example'}", "--env=ENABLE_DIAGNOSTICS=true")
+    assert httpx.get(f"{app.url}/version").json()["version"] == "dev"
     seconds = 3
     outcome: dict[str, httpx.Response | Exception] = {}
     finished: list[float] = []

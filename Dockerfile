@@ -32,6 +32,9 @@ WORKDIR /build
 #    there are none, and then the dependencies come from the package index.
 COPY constraints.txt .cache/image-wheel[s] /wheelhouse/
 COPY pyproject.toml ./
+# The index to use when no wheels are supplied: PyPI unless --build-arg PIP_INDEX_URL=<mirror>.
+# Build arguments are visible in the builder's history: never put credentials in one.
+ARG PIP_INDEX_URL
 RUN set -eu; \
     if ls /wheelhouse/*.whl >/dev/null 2>&1; then \
         index="--no-index --find-links /wheelhouse"; \

@@ -86,7 +86,9 @@ dev-tls: setup | $(DEV_ENV_FILE) ## make dev over https://127.0.0.1:8443, self-s
 image: setup ## Build the container image (IMAGE=fastapi-kit/app:local) from wheels made here
 	scripts/ensure-docker.sh
 	$(BIN)/python scripts/image_wheels.py --base $(IMAGE_BASE) --out $(IMAGE_WHEELS)
-	docker build --build-arg BASE_IMAGE=$(IMAGE_BASE) --tag $(IMAGE) .
+	# The wheels are for this base only: gone after the build, whatever its outcome.
+	status=0; docker build --build-arg BASE_IMAGE=$(IMAGE_BASE) --tag $(IMAGE) . || status=$$?; \
+	  rm -rf $(IMAGE_WHEELS); exit $$status
 
 demo: setup platform ## site.yml on a local systemd container (VM stand-in); prints an https URL
 	scripts/demo.sh

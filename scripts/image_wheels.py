@@ -11,7 +11,10 @@ the source, in a later layer, so a code change does not invalidate the dependenc
 
     scripts/image_wheels.py --base python:3.12-slim --out .cache/image-wheels
 
-The directory is left alone when it already holds the wheels for the same target and pins.
+The wheels are kept in a cache by target and pins (``--cache``) and linked into ``--out``, which
+``make image`` removes after the build: a later plain ``docker build .`` (for another base,
+perhaps) then finds no wheels and uses the package index instead of wheels made for another
+Python.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parents[1]
 BUILDER = ROOT / "roles/app/files/build_wheelhouse.py"
 BUILD_BACKEND = "setuptools>=69"
-KEY_FILE = ".key"
+COMPLETE = ".complete"
 PROBE = (
     "import platform, sys; "
     "print(f'{sys.version_info[0]}.{sys.version_info[1]}', platform.machine(), "
@@ -76,14 +79,24 @@ def dependencies(pyproject: Path) -> list[str]:
     return [str(requirement) for requirement in project["dependencies"]]
 
 
-def make_wheels(
-    out: Path, target_args: list[str], requirements: list[str], constraints: Path, key: str
-) -> bool:
-    """Download the wheels into ``out`` unless it holds them for ``key``; True when it did."""
-    key_file = out / KEY_FILE
-    if key_file.is_file() and key_file.read_text() == key:
-        return False
-    staging = out.with_name(out.name + ".partial")
+def set_name(target_key: str, requirements: list[str], constraints: Path) -> str:
+    """The cache entry of a wheel set: the target, then a digest of everything that picks wheels."""
+    inputs = [target_key, BUILD_BACKEND, *requirements, constraints.read_text()]
+    digest = hashlib.sha256("\n".join(inputs).encode()).hexdigest()[:16]
+    return f"{target_key}-{digest}"
+
+
+def cached_wheels(
+    cache: Path, target_key: str, target_args: list[str], requirements: list[str], constraints: Path
+) -> tuple[Path, bool]:
+    """The cache directory holding the wheels for these inputs, and whether it was just made.
+
+    A new set replaces the older ones of the same target; a failed download leaves no set.
+    """
+    house = cache / set_name(target_key, requirements, constraints)
+    if (house / COMPLETE).is_file():
+        return house, False
+    staging = cache / f".{house.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     pip = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(staging)]
@@ -93,18 +106,40 @@ def make_wheels(
     ):
         result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
         if result.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
             tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
             raise WheelError(f"pip download failed:\n{tail}")
-    (staging / KEY_FILE).write_text(key)
+    (staging / COMPLETE).write_text("")
+    for older in cache.glob(f"{target_key}-*"):
+        shutil.rmtree(older, ignore_errors=True)
+    shutil.rmtree(house, ignore_errors=True)
+    staging.rename(house)
+    return house, True
+
+
+def publish(house: Path, out: Path) -> int:
+    """Put the wheels of ``house`` (and nothing else) in ``out``: hard links, else copies."""
     shutil.rmtree(out, ignore_errors=True)
-    staging.rename(out)
-    return True
+    out.mkdir(parents=True)
+    wheels = sorted(house.glob("*.whl"))
+    for wheel in wheels:
+        try:
+            os.link(wheel, out / wheel.name)
+        except OSError:
+            shutil.copy2(wheel, out / wheel.name)
+    return len(wheels)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--base", required=True, help="the image's base image")
     parser.add_argument("--out", type=Path, required=True, help="directory for the wheels")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=ROOT / ".cache" / "image-wheels-cache",
+        help="where wheel sets are kept between builds (default: .cache/image-wheels-cache)",
+    )
     parser.add_argument(
         "--probe-name",
         default=f"{os.environ.get('KIT_INSTANCE_PREFIX', 'fastapi-kit')}-image-probe-{os.getpid()}",
@@ -117,15 +152,15 @@ def main(argv: list[str] | None = None) -> int:
         python, machine, glibc = probe_base(args.base, args.probe_name)
         target = builder.Target(python, machine, glibc)
         requirements = dependencies(ROOT / "pyproject.toml")
-        inputs = [target.key(), BUILD_BACKEND, *requirements, constraints.read_text()]
-        key = hashlib.sha256("\n".join(inputs).encode()).hexdigest()
-        made = make_wheels(args.out, target.pip_args(), requirements, constraints, key)
+        house, made = cached_wheels(
+            args.cache, target.key(), target.pip_args(), requirements, constraints
+        )
     except (WheelError, subprocess.TimeoutExpired) as error:
         print(f"image_wheels: {error}", file=sys.stderr)
         return 1
-    state = "made" if made else "up to date"
-    count = len(list(args.out.glob("*.whl")))
-    print(f"image_wheels: {count} wheels for {target.key()} in {args.out} ({state})")
+    count = publish(house, args.out)
+    state = "downloaded" if made else "cached"
+    print(f"image_wheels: {count} wheels for {target.key()} ({state}) in {args.out}")
     return 0
 
 

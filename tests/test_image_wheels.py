@@ -1,4 +1,4 @@
-"""scripts/image_wheels.py: what it asks for, and that it keeps wheels made for the same inputs."""
+"""scripts/image_wheels.py: what it asks for, its cache, and what it leaves for docker build."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from types import ModuleType
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "image_wheels.py"
+TARGET = "cp311-x86_64-glibc2.36"
 
 
 def _load() -> ModuleType:
@@ -33,31 +34,39 @@ def test_dependencies_are_the_apps_own() -> None:
     assert not names & {"ansible", "pytest", "molecule"}, "no controller or test tools"
 
 
-def test_wheels_for_the_same_inputs_are_kept(tmp_path: Path) -> None:
-    out = tmp_path / "wheels"
-    out.mkdir()
-    (out / "kept-1.0-py3-none-any.whl").write_text("")
-    (out / ".key").write_text("same-key")
-    # Nothing is downloaded: an impossible requirement would fail if pip ran.
-    args = (["--only-binary=:all:"], ["no-such-dist==0"], tmp_path / "c.txt", "same-key")
-    assert iw.make_wheels(out, *args) is False
-    assert sorted(p.name for p in out.iterdir()) == [".key", "kept-1.0-py3-none-any.whl"]
+# Arguments that make pip fail whenever it runs: no index, a project that does not exist.
+OFFLINE = ["--no-index", "--only-binary=:all:"]
+MISSING = ["no-such-dist==0"]
 
 
-def test_a_failed_download_leaves_the_old_wheels(tmp_path: Path) -> None:
-    out = tmp_path / "wheels"
-    out.mkdir()
-    (out / ".key").write_text("old-key")
-    (tmp_path / "c.txt").write_text("")
+def test_a_failed_download_leaves_nothing(tmp_path: Path) -> None:
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("")
     with pytest.raises(iw.WheelError, match="pip download failed"):
-        iw.make_wheels(
-            out,
-            ["--no-index", "--only-binary=:all:"],
-            ["no-such-dist==0"],
-            tmp_path / "c.txt",
-            "new",
-        )
-    assert (out / ".key").read_text() == "old-key"
+        iw.cached_wheels(tmp_path / "cache", TARGET, OFFLINE, MISSING, constraints)
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_a_complete_set_is_reused_and_published_alone(tmp_path: Path) -> None:
+    cache, constraints = tmp_path / "cache", tmp_path / "constraints.txt"
+    constraints.write_text("fastapi==1\n")
+    house = cache / iw.set_name(TARGET, MISSING, constraints)
+    house.mkdir(parents=True)
+    (house / "kept-1.0-py3-none-any.whl").write_text("wheel")
+    (house / iw.COMPLETE).write_text("")
+    # Reused as it is: pip would fail if it ran.
+    assert iw.cached_wheels(cache, TARGET, OFFLINE, MISSING, constraints) == (house, False)
+    # Other pins name another set, which has to be downloaded.
+    constraints.write_text("fastapi==2\n")
+    assert iw.set_name(TARGET, MISSING, constraints) != house.name
+    with pytest.raises(iw.WheelError):
+        iw.cached_wheels(cache, TARGET, OFFLINE, MISSING, constraints)
+
+    out = tmp_path / "context" / "image-wheels"
+    out.mkdir(parents=True)
+    (out / "stale-0.1-cp312-cp312-linux_x86_64.whl").write_text("wheel for another Python")
+    assert iw.publish(house, out) == 1
+    assert sorted(p.name for p in out.iterdir()) == ["kept-1.0-py3-none-any.whl"]
 
 
 def test_an_image_without_python_is_reported(

@@ -1,6 +1,7 @@
 # FastAPI VM kit: every target creates what it needs (.venv, the docker engine, the base image).
 #   make demo    the stack on a local systemd container standing in for a VM
-#   make test    everything CI runs: lint, unit tests, molecule on systemd containers
+#   make test    everything CI runs: lint, unit tests, the container image, molecule
+#   make dev     the app with auto-reload on 127.0.0.1 (settings from .env); never in production
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
@@ -16,7 +17,24 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 KIT_SUITES ?= bookworm trixie
 SCENARIO ?= default
 
-.PHONY: help setup lint unit platform molecule test demo demo-token demo-destroy bench lock clean
+# Development server (make dev, make dev-tls, python run.py): 127.0.0.1 only, settings from .env.
+DEV_PORT ?= 8000
+DEV_TLS_PORT ?= 8443
+DEV_ENV_FILE ?= .env
+DEV_TLS_DIR ?= .cache/dev-tls
+DEV_UVICORN = $(BIN)/uvicorn app.main:app --reload --reload-dir app --host 127.0.0.1 \
+	--env-file $(DEV_ENV_FILE)
+
+# The app's container image (Dockerfile). make image builds IMAGE on IMAGE_BASE from wheels made
+# here; make test-image builds TEST_IMAGE on the locally made Debian 12 image (no registry needed).
+IMAGE ?= fastapi-kit/app:local
+IMAGE_BASE ?= python:3.12-slim
+IMAGE_WHEELS := .cache/image-wheels
+TEST_IMAGE := fastapi-kit/app:test
+TEST_IMAGE_BASE := fastapi-kit/debian-systemd:bookworm
+
+.PHONY: help setup lint unit platform molecule test demo demo-token demo-destroy bench lock clean \
+	dev dev-tls image test-image
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -36,8 +54,8 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff, mypy, shell sy
 	mypy
 	for script in scripts/*.sh scripts/image/*.sh .ci/run; do bash -n "$$script"; done
 
-unit: setup ## Unit tests of the reference app and the harness
-	pytest
+unit: setup ## Unit tests of the reference app and the harness (no docker)
+	pytest -m 'not image'
 
 platform: ## Make sure docker runs and the base image(s) exist (cached by recipe hash)
 	scripts/ensure-docker.sh
@@ -46,7 +64,31 @@ platform: ## Make sure docker runs and the base image(s) exist (cached by recipe
 molecule: setup platform ## molecule test (SCENARIO=default)
 	molecule test --scenario-name $(SCENARIO)
 
-test: lint unit molecule ## Everything CI runs
+test-image: setup platform ## Build the app image on the local Debian 12 base; run it and test it
+	$(MAKE) --no-print-directory image IMAGE=$(TEST_IMAGE) IMAGE_BASE=$(TEST_IMAGE_BASE)
+	KIT_APP_IMAGE=$(TEST_IMAGE) pytest -m image
+
+test: lint unit test-image molecule ## Everything CI runs
+
+$(DEV_ENV_FILE):
+	cp .env.example $@
+	@echo "make: created $@ from .env.example (git-ignored; edit it)" >&2
+
+dev: setup | $(DEV_ENV_FILE) ## The app on http://127.0.0.1:8000 (DEV_PORT), reloading on app/ changes; never in production
+	$(BIN)/python run.py --check --env-file $(DEV_ENV_FILE)
+	exec $(DEV_UVICORN) --port $(DEV_PORT)
+
+dev-tls: setup | $(DEV_ENV_FILE) ## make dev over https://127.0.0.1:8443, self-signed (production: TLS ends at nginx)
+	$(BIN)/python run.py --check --env-file $(DEV_ENV_FILE) --tls --tls-dir $(DEV_TLS_DIR)
+	exec $(DEV_UVICORN) --port $(DEV_TLS_PORT) \
+	  --ssl-keyfile $(DEV_TLS_DIR)/key.pem --ssl-certfile $(DEV_TLS_DIR)/cert.pem
+
+image: setup ## Build the container image (IMAGE=fastapi-kit/app:local) from wheels made here
+	scripts/ensure-docker.sh
+	$(BIN)/python scripts/image_wheels.py --base $(IMAGE_BASE) --out $(IMAGE_WHEELS)
+	# The wheels are for this base only: gone after the build, whatever its outcome.
+	status=0; docker build --build-arg BASE_IMAGE=$(IMAGE_BASE) --tag $(IMAGE) . || status=$$?; \
+	  rm -rf $(IMAGE_WHEELS); exit $$status
 
 demo: setup platform ## site.yml on a local systemd container (VM stand-in); prints an https URL
 	scripts/demo.sh

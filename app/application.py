@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from fastapi import FastAPI
 
-from app import health
+from app import diagnostics, health
 from app.database import Database, DatabaseUnavailable
 from app.runtime import Runtime
 from app.settings import Settings, load_settings
@@ -57,6 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     root.include_router(health.router)
+    if settings.enable_diagnostics:
+        root.include_router(diagnostics.router)
     root.mount("/v1", create_v1())
     root.mount("/v2", create_v2())
     return root

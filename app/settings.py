@@ -39,6 +39,9 @@ class Settings(BaseSettings):
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    enable_diagnostics: bool = False
+    """Serve ``/_diag/*`` (a slow endpoint for shutdown and load tests); off in production."""
+
     api_token: SecretStr
     """Bearer token accepted by ``/v1/me`` (secret, required)."""
 

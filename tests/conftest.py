@@ -26,6 +26,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "DATA_DIR",
         "DATABASE_PATH",
         "LOG_LEVEL",
+        "ENABLE_DIAGNOSTICS",
     ):
         monkeypatch.delenv(name, raising=False)
 

@@ -153,14 +153,14 @@ def _under_load(
     for load in loads.values():
         load.mark("step")
     started = time.monotonic()
-    result = run_playbook(*args, check=not expect_failure)
+    result = run_playbook(*args, check=False)
     seconds = time.monotonic() - started
+    log = results_dir() / f"{step.replace(' ', '-')}.log"
+    log.write_text(result.stdout + result.stderr, encoding="utf-8")
     for load in loads.values():
         load.mark("settle")
     time.sleep(SETTLE_SECONDS)
     reports = {name: load.stop() for name, load in loads.items()}
-    log = results_dir() / f"{step.replace(' ', '-')}.log"
-    log.write_text(result.stdout + result.stderr, encoding="utf-8")
     for name, report in reports.items():
         samples = results_dir() / f"{step.replace(' ', '-')}-{name}.samples.json"
         samples.write_text(json.dumps(report.timeline()), encoding="utf-8")
@@ -174,6 +174,9 @@ def _under_load(
                 "phases": report.to_json()["phases"],
             },
         )
+    if not expect_failure:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
+        assert result.returncode == 0, f"{' '.join(args)} exited {result.returncode}:\n{tail}"
     return StepResult(result.stdout + result.stderr, result.returncode, seconds, reports)
 
 
@@ -201,14 +204,21 @@ def _versions(report: loadgen.Report) -> tuple[list[str], int]:
     return loadgen.version_sequence(report.samples)
 
 
-def _create_item(node: Node, name: str) -> None:
+def _create_item(node: Node, name: str) -> int:
     body = json.dumps({"name": name})
-    created = node.curl("/v1/items", "-H 'Content-Type: application/json'", f"-d '{body}'")
-    assert json.loads(created)["name"] == name
+    created = json.loads(
+        node.curl("/v1/items", "-H 'Content-Type: application/json'", f"-d '{body}'")
+    )
+    assert created["name"] == name
+    return int(created["id"])
 
 
-def _item_names(node: Node) -> list[str]:
-    return [item["name"] for item in json.loads(node.curl("/v1/items?limit=1000"))]
+def _item_name(node: Node, item_id: int) -> str:
+    """The name of item ``item_id`` (ids are consecutive and nothing is deleted)."""
+    found = json.loads(node.curl(f"/v1/items?offset={item_id - 1}&limit=1"))
+    assert found
+    assert found[0]["id"] == item_id
+    return str(found[0]["name"])
 
 
 def _assert_host_runs(node: Node, release: str) -> None:
@@ -231,9 +241,12 @@ def _assert_host_runs(node: Node, release: str) -> None:
 def history(nodes: list[Node]) -> dict[str, Any]:
     """What the steps share: the release each host started from, and an item written before."""
     marker = f"before-releases-{uuid.uuid4().hex[:8]}"
-    for node in nodes:
-        _create_item(node, marker)
-    return {"original": {n.name: n.current_release() for n in nodes}, "item": marker}
+    items = {node.name: _create_item(node, marker) for node in nodes}
+    return {
+        "original": {n.name: n.current_release() for n in nodes},
+        "item": marker,
+        "items": items,
+    }
 
 
 def test_deploy_of_a_new_release_under_load(
@@ -250,7 +263,7 @@ def test_deploy_of_a_new_release_under_load(
         assert new != old
         assert _versions(report) == ([old, new], 0), report.summary()
         _assert_host_runs(node, new)
-        assert history["item"] in _item_names(node)
+        assert _item_name(node, history["items"][node.name]) == history["item"]
         history["new"][node.name] = new
     # The migration hook ran once per host, with the new release, before the switch.
     hook = _task_output(step.output, "Run the migration hook of release")
@@ -269,7 +282,7 @@ def test_rollback_under_load(nodes: list[Node], history: dict[str, Any]) -> None
         _assert_host_runs(node, original)
         # The rolled-back-from release stays installed for a roll forward.
         assert node.host.file(f"/srv/{APP}/releases/{new}/.installed").exists
-        assert history["item"] in _item_names(node)
+        assert _item_name(node, history["items"][node.name]) == history["item"]
 
 
 def test_a_release_that_fails_at_startup_never_takes_traffic(
@@ -344,4 +357,4 @@ def test_a_deploy_without_changes_is_a_no_op(nodes: list[Node], history: dict[st
         assert _versions(report) == ([original], 0)
         _assert_host_runs(node, original)
         assert node.main_pid() == before[node.name]
-        assert history["item"] in _item_names(node)
+        assert _item_name(node, history["items"][node.name]) == history["item"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from pathlib import Path
@@ -49,6 +50,7 @@ RESULTS = Path(os.environ.get("KIT_RESULTS_DIR", PROJECT / ".cache" / "results")
 
 
 RUN_ID = uuid.uuid4().hex
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def results_dir() -> Path:
@@ -115,10 +117,14 @@ def run_playbook(
         **os.environ,
         "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"),
         "ANSIBLE_NOCOLOR": "1",
+        # Molecule exports ANSIBLE_FORCE_COLOR, which wins over NOCOLOR: output is parsed here.
+        "ANSIBLE_FORCE_COLOR": "0",
         # Per-task durations at the end of the output: where a step spends its time.
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
     }
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    result.stdout = ANSI_ESCAPE.sub("", result.stdout)
+    result.stderr = ANSI_ESCAPE.sub("", result.stderr)
     if check and result.returncode != 0:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
         raise AssertionError(f"{' '.join(command)} exited {result.returncode}:\n{tail}")

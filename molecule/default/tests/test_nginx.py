@@ -201,11 +201,15 @@ def test_unknown_sni_is_rejected(host: Any) -> None:
     assert "unrecognized name" in output, output
 
 
-def test_upstream_is_the_unix_socket_with_keepalive(host: Any) -> None:
+def test_upstream_is_the_active_instance_socket_with_keepalive(host: Any) -> None:
     config = host.check_output("nginx -T 2>/dev/null")
     upstream = re.search(r"upstream\s+app_app\s*\{(?P<body>[^}]*)\}", config)
     assert upstream, "upstream app_app not found in nginx -T"
-    assert re.search(r"^\s*server\s+unix:/run/app/http\.sock;", upstream["body"], re.M)
+    assert re.search(r"^\s*include\s+/etc/nginx/upstreams/app\.conf;", upstream["body"], re.M)
+    # The included file lists exactly the active colour's socket (blue/green switch).
+    active = json.loads(host.file("/var/lib/app/deploy.json").content_string)["active"]
+    servers = host.file("/etc/nginx/upstreams/app.conf").content_string
+    assert re.findall(r"^server\s+(\S+);", servers, re.M) == [f"unix:/run/app/{active}.sock"]
     keepalive = re.search(r"^\s*keepalive\s+(\d+);", upstream["body"], re.M)
     assert keepalive
     assert int(keepalive.group(1)) > 0

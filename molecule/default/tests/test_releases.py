@@ -237,6 +237,20 @@ def _assert_host_runs(node: Node, release: str) -> None:
     assert f"unix:/run/{APP}/{active}.sock" in upstream
 
 
+def _assert_untouched(
+    nodes: list[Node], history: dict[str, Any], step: StepResult, before: dict[str, int]
+) -> None:
+    """The step left every host on the release it had, with the same process, under load."""
+    for node in nodes:
+        report = step.reports[node.name]
+        _assert_no_failures_and_p99(report, node.name)
+        original = history["original"][node.name]
+        assert _versions(report) == ([original], 0), report.summary()
+        _assert_host_runs(node, original)
+        assert node.main_pid() == before[node.name]
+        assert _item_name(node, history["items"][node.name]) == history["item"]
+
+
 @pytest.fixture(scope="module")
 def history(nodes: list[Node]) -> dict[str, Any]:
     """What the steps share: the release each host started from, and an item written before."""
@@ -304,13 +318,7 @@ def test_a_release_that_fails_at_startup_never_takes_traffic(
     assert "did not answer /health/ready" in step.output
     # The journal's last lines name the cause.
     assert "broken release for the zero-downtime test" in step.output
-    for node in nodes:
-        report = step.reports[node.name]
-        _assert_no_failures_and_p99(report, node.name)
-        original = history["original"][node.name]
-        assert _versions(report) == ([original], 0), report.summary()
-        _assert_host_runs(node, original)
-        assert node.main_pid() == before[node.name]
+    _assert_untouched(nodes, history, step, before)
 
 
 def test_a_release_that_never_gets_ready_never_takes_traffic(
@@ -335,13 +343,7 @@ def test_a_release_that_never_gets_ready_never_takes_traffic(
     assert step.returncode != 0
     assert "did not answer /health/ready" in step.output
     assert "not ready, the database cannot be opened" in step.output
-    for node in nodes:
-        report = step.reports[node.name]
-        _assert_no_failures_and_p99(report, node.name)
-        original = history["original"][node.name]
-        assert _versions(report) == ([original], 0), report.summary()
-        _assert_host_runs(node, original)
-        assert node.main_pid() == before[node.name]
+    _assert_untouched(nodes, history, step, before)
 
 
 def test_a_deploy_without_changes_is_a_no_op(nodes: list[Node], history: dict[str, Any]) -> None:
@@ -350,11 +352,4 @@ def test_a_deploy_without_changes_is_a_no_op(nodes: list[Node], history: dict[st
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", step.output, re.MULTILINE)
     assert {name: int(changed) for name, changed in recap} == {node.name: 0 for node in nodes}
     assert _task_output(step.output, "Run the migration hook of release") == ""
-    for node in nodes:
-        report = step.reports[node.name]
-        _assert_no_failures_and_p99(report, node.name)
-        original = history["original"][node.name]
-        assert _versions(report) == ([original], 0)
-        _assert_host_runs(node, original)
-        assert node.main_pid() == before[node.name]
-        assert _item_name(node, history["items"][node.name]) == history["item"]
+    _assert_untouched(nodes, history, step, before)

@@ -33,7 +33,7 @@ IMAGE_WHEELS := .cache/image-wheels
 TEST_IMAGE := fastapi-kit/app:test
 TEST_IMAGE_BASE := fastapi-kit/debian-systemd:bookworm
 
-.PHONY: help setup lint unit platform molecule test demo demo-token demo-destroy bench lock clean \
+.PHONY: help setup lint unit platform molecule test demo demo-token demo-destroy bench lock clean vault-rekey \
 	dev dev-tls image test-image
 
 help: ## List the targets
@@ -94,8 +94,14 @@ demo: setup platform ## site.yml on a local systemd container (VM stand-in); pri
 	scripts/demo.sh
 
 demo-token: setup ## Print the demo's API token (decrypted from the test vault)
-	@ansible-vault view --vault-password-file molecule/default/vault-password.test-only \
+	@ansible-vault view --vault-id test@molecule/default/vault-password.test-only \
 	  molecule/default/inventory/group_vars/all/vault.yml | sed -n 's/^ *API_TOKEN: *"\(.*\)"$$/\1/p'
+
+vault-rekey: setup ## New password for every vault file of INVENTORY (VAULT_ID=label@old NEW_VAULT_ID=label@new)
+	@test -n "$(INVENTORY)" -a -n "$(NEW_VAULT_ID)" || \
+	  { echo "usage: make vault-rekey INVENTORY=inventory/<env> VAULT_ID=<id>@<old> NEW_VAULT_ID=<id>@<new>" >&2; exit 2; }
+	$(BIN)/python scripts/vault_tool.py rekey $(INVENTORY) $(if $(VAULT_ID),--vault-id $(VAULT_ID)) \
+	  --new-vault-id $(NEW_VAULT_ID)
 
 demo-destroy: setup ## Remove the demo container
 	molecule destroy --scenario-name demo

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from app import diagnostics, health
 from app.database import Database, DatabaseUnavailable
 from app.runtime import Runtime
+from app.secret_policy import rejected_secrets
 from app.settings import Settings, load_settings
 from app.v1 import create_v1
 from app.v2 import create_v2
@@ -43,10 +44,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # Alive but not ready: /health/ready answers 503 (and retries the open) until the
             # database can be opened, so a deploy gate or a load balancer keeps traffic away.
             log.error("not ready, the database cannot be opened: %s", error)
+        rejected = rejected_secrets(settings)
+        for name, reason in sorted(rejected.items()):
+            # Alive but not ready: a rotation to an unusable secret never takes traffic.
+            log.error("not ready, secret %s rejected: %s", name, reason)
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         log.info("release %s started, database %s", settings.app_release, database.path)
+        runtime = Runtime(
+            settings=settings,
+            database=database,
+            started_at=started_at,
+            rejected_secrets=tuple(sorted(rejected)),
+        )
         try:
-            yield {"runtime": Runtime(settings=settings, database=database, started_at=started_at)}
+            yield {"runtime": runtime}
         finally:
             database.close()
             log.info("release %s stopped cleanly", settings.app_release)

@@ -23,7 +23,14 @@ def live() -> dict[str, str]:
 
 @router.get("/health/ready", response_model=None, include_in_schema=False)
 def ready(runtime: RuntimeDep) -> JSONResponse:
-    """Ready only when the database answers a query (see :meth:`Database.ping`)."""
+    """Ready only when every secret passed its checks and the database answers a query.
+
+    A rejected secret set answers 503 with ``rejected_secrets``: the names, never the values; the
+    deploy gate reports them.
+    """
+    if runtime.rejected_secrets:
+        body = {"status": "not ready", "rejected_secrets": list(runtime.rejected_secrets)}
+        return JSONResponse(body, status_code=503)
     if runtime.database.ping():
         return JSONResponse({"status": "ready"})
     return JSONResponse({"status": "not ready"}, status_code=503)

@@ -20,6 +20,8 @@ class Runtime:
     settings: Settings
     database: Database
     started_at: str
+    rejected_secrets: tuple[str, ...] = ()
+    """Names of secrets that failed :func:`app.secret_policy.rejected_secrets` at start-up."""
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -45,8 +45,13 @@ from dataclasses import asdict, dataclass, field
 from itertools import count, pairwise
 from typing import Any
 
-MIX = (("GET", "/v1/items?limit=5"), ("POST", "/v1/items"), ("GET", "/version"))
-"""Each worker cycles through these: a read that touches the database, a write, the release."""
+MIX: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("GET", "/v1/items?limit=5", {}),
+    ("POST", "/v1/items", {}),
+    ("GET", "/version", {}),
+)
+"""Each worker cycles through these (method, path, extra headers): a read that touches the
+database, a write, the release. A caller may give its own mix (a bearer token per request)."""
 
 
 @dataclass(frozen=True)
@@ -223,8 +228,10 @@ class LoadGenerator:
         max_requests: int = 100_000,
         timeout: float = 10.0,
         rate: float = 0.0,
+        mix: Sequence[tuple[str, str, dict[str, str]]] = MIX,
     ) -> None:
         self.target = target
+        self.mix = tuple(mix)
         self.workers = workers
         # Requests per second across all workers (0: as fast as the server answers). A paced load
         # measures the server's latency under a known load instead of saturating the machine.
@@ -292,17 +299,22 @@ class LoadGenerator:
             if number >= self.max_requests:
                 self._stop.set()
                 break
-            method, path = MIX[step % len(MIX)]
+            method, path, extra = self.mix[step % len(self.mix)]
             step += 1
-            sample, session = self._request(method, path, number, session)
+            sample, session = self._request(method, path, number, session, extra)
             with self._lock:
                 self._samples.append(sample)
 
     def _request(
-        self, method: str, path: str, number: int, session: ssl.SSLSession | None
+        self,
+        method: str,
+        path: str,
+        number: int,
+        session: ssl.SSLSession | None,
+        extra: dict[str, str] | None = None,
     ) -> tuple[Sample, ssl.SSLSession | None]:
         body = None
-        headers = {"Host": self.target.server_name, "Connection": "close"}
+        headers = {"Host": self.target.server_name, "Connection": "close", **(extra or {})}
         if method == "POST":
             body = json.dumps({"name": f"load-{number}", "description": "loadgen"}).encode()
             headers["Content-Type"] = "application/json"

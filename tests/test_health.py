@@ -75,7 +75,9 @@ def test_starts_not_ready_when_database_cannot_be_opened(tmp_path: Path) -> None
     """A database that cannot be opened at start-up leaves the app alive but not ready."""
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("a file where the data directory should be")
-    settings = Settings(api_token="t", data_dir=blocker / "data", app_release="r-test")
+    settings = Settings(
+        api_token="test-token-current", data_dir=blocker / "data", app_release="r-test"
+    )
     with TestClient(create_app(settings)) as client:
         assert client.get("/health/live").status_code == 200
         assert client.get("/health/ready").status_code == 503

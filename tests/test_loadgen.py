@@ -43,6 +43,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/version":
             self._answer(200, {"version": _State.version})
+        elif self.path.startswith("/v1/me"):
+            accepted = self.headers.get("Authorization") == "Bearer right-token"
+            self._answer(200 if accepted else 401, {})
         else:
             self._answer(200, [])
 
@@ -186,3 +189,20 @@ def test_percentile_nearest_rank() -> None:
     assert loadgen.percentile(values, 0.99) == 99.0
     assert loadgen.percentile(values, 0.5) == 50.0
     assert loadgen.percentile([], 0.99) == 0.0
+
+
+def test_a_custom_mix_sends_its_headers(server: tuple[int, str]) -> None:
+    """Each request of a caller's mix carries its own headers (a bearer token per path)."""
+    port, cafile = server
+    mix = (
+        ("GET", "/v1/me?token=right", {"Authorization": "Bearer right-token"}),
+        ("GET", "/v1/me?token=wrong", {"Authorization": "Bearer wrong-token"}),
+    )
+    load = loadgen.LoadGenerator(
+        loadgen.Target("127.0.0.1", port, NAME, cafile), workers=2, max_requests=20, mix=mix
+    )
+    load.start()
+    load.wait(10)
+    report = load.stop()
+    by_path = {path: {s.status for s in report.samples if s.path == path} for _, path, _ in mix}
+    assert by_path == {"/v1/me?token=right": {200}, "/v1/me?token=wrong": {401}}

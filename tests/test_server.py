@@ -60,7 +60,7 @@ def gunicorn(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path, Path
     log = tmp_path / "gunicorn.log"
     creds = tmp_path / "creds"
     creds.mkdir(mode=0o700)
-    (creds / "API_TOKEN").write_text("server-token")
+    (creds / "API_TOKEN").write_text("server-token-from-credentials")
     proc = subprocess.Popen(
         [
             str(BIN / "gunicorn"),
@@ -101,7 +101,7 @@ def test_gunicorn_uvicorn_worker_serves_and_stops_cleanly(
         assert client.get("/health/ready").json() == {"status": "ready"}
         assert client.get("/version").json()["version"] == "r-server"
         assert client.post("/v1/items", json={"name": "x"}).status_code == 201
-        me = client.get("/v1/me", headers={"Authorization": "Bearer server-token"})
+        me = client.get("/v1/me", headers={"Authorization": "Bearer server-token-from-credentials"})
         assert me.status_code == 200, "the token must come from the credentials directory"
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=30)

@@ -14,6 +14,8 @@ import pytest
 import yaml
 
 SCENARIO = Path(__file__).resolve().parents[1]
+# The scenario's vault files are labelled "test" and open with its test-only password.
+TEST_VAULT_ID = f"test@{SCENARIO / 'vault-password.test-only'}"
 
 
 @pytest.fixture(scope="session")
@@ -23,8 +25,8 @@ def vault_secrets() -> dict[str, str]:
         [
             "ansible-vault",
             "view",
-            "--vault-password-file",
-            str(SCENARIO / "vault-password.test-only"),
+            "--vault-id",
+            TEST_VAULT_ID,
             str(SCENARIO / "inventory/group_vars/all/vault.yml"),
         ],
         capture_output=True,
@@ -87,16 +89,23 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def run_playbook(
-    playbook: str, *args: str, limit: str | None = None, check: bool = True
+    playbook: str,
+    *args: str,
+    limit: str | None = None,
+    check: bool = True,
+    inventory: Path | None = None,
+    vault_ids: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one of the project's playbooks against the scenario's hosts, as an operator would.
 
     ``playbook`` is relative to the project root (``site.yml``, ``playbooks/deploy.yml``). The
     inventory is the one Molecule generated (its group_vars link to the scenario's), and the vault
     opens with the scenario's test-only password. Output is returned for assertions; with
-    ``check`` a non-zero exit raises with the tail of the output.
+    ``check`` a non-zero exit raises with the tail of the output. ``inventory`` and ``vault_ids``
+    replace the scenario's inventory and vault id (a rekeyed copy, a wrong password).
     """
-    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    inventory = inventory or Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent
+    vault_ids = [TEST_VAULT_ID] if vault_ids is None else vault_ids
     # The controller shares this machine's cores with the hosts under test; in production it is
     # another machine. At nice 19 its own CPU use does not show up as the hosts' latency.
     command = [
@@ -106,8 +115,7 @@ def run_playbook(
         "ansible-playbook",
         "--inventory",
         str(inventory),
-        "--vault-password-file",
-        str(SCENARIO / "vault-password.test-only"),
+        *[arg for vault_id in vault_ids for arg in ("--vault-id", vault_id)],
         str(PROJECT / playbook),
         *args,
     ]
@@ -121,7 +129,13 @@ def run_playbook(
         "ANSIBLE_FORCE_COLOR": "0",
         # Per-task durations at the end of the output: where a step spends its time.
         "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+        "ANSIBLE_VAULT_ID_MATCH": "true",
+        "ANSIBLE_VARS_PLUGINS": str(PROJECT / "plugins" / "vars"),
+        "ANSIBLE_VARS_ENABLED": "vault_preflight,host_group_vars",
     }
+    # Only the vault ids given here: none from the environment Molecule exported.
+    env.pop("ANSIBLE_VAULT_IDENTITY_LIST", None)
+    env.pop("ANSIBLE_VAULT_PASSWORD_FILE", None)
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     result.stdout = ANSI_ESCAPE.sub("", result.stdout)
     result.stderr = ANSI_ESCAPE.sub("", result.stderr)

@@ -134,9 +134,13 @@ class StepResult:
 
 
 def _under_load(
-    nodes: list[Node], step: str, *args: str, expect_failure: bool = False
+    nodes: list[Node],
+    step: str,
+    *args: str,
+    expect_failure: bool = False,
+    mix: tuple[tuple[str, str, dict[str, str]], ...] = loadgen.MIX,
 ) -> StepResult:
-    """Run a playbook while every node takes load; record the figures of the run."""
+    """Run a playbook while every node takes load (``mix``); record the figures of the run."""
     loads = {
         node.name: loadgen.LoadGenerator(
             loadgen.Target("127.0.0.1", node.port, SERVER_NAME, node.cafile),
@@ -144,6 +148,7 @@ def _under_load(
             rate=LOAD_RATE,
             max_seconds=600,
             max_requests=200_000,
+            mix=mix,
         )
         for node in nodes
     }

@@ -82,9 +82,11 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
                 f"{p['failed_posts']}, p99 {p['p99_ms']:.1f} ms"
                 for p in entry.get("phases", [])
             )
+            shown = {"step", "host", "seconds", "rc", "phases", "run"}
+            others = ", ".join(f"{k} {json.dumps(v)}" for k, v in entry.items() if k not in shown)
             terminalreporter.write_line(
                 f"{path.stem} {entry.get('step')} {entry.get('host')}: {entry.get('seconds')} s, "
-                f"rc {entry.get('rc')} | {phases}"
+                f"rc {entry.get('rc')} | {phases or others}"
             )
 
 

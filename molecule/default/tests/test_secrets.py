@@ -12,6 +12,7 @@ back the committed vault's secrets.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -19,7 +20,9 @@ import shlex
 import shutil
 import subprocess
 import sys
+import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -290,33 +293,46 @@ def test_a_deploy_delivers_secrets_without_showing_them(
             assert node.host.file(f"/etc/{APP}/{colour}/credentials").linked_to.startswith(SETS)
 
 
-def _leaks(node: Node, needle: str) -> dict[str, str]:
-    """Where ``needle`` shows up on the host, by place (an empty dict: nowhere)."""
-    quoted = shlex.quote(needle)
-    found = {}
+NEEDLES = "/root/.kit-leak-needles"
+
+
+def _leaks(node: Node, needles: dict[str, str]) -> dict[str, str]:
+    """Where any of ``needles`` shows up on the host: place -> what was found (empty: nowhere).
+
+    The needles go to a root-only file first (base64 on the command line), so no command of the
+    search holds one: a search must not find itself in /proc/*/cmdline or in the journal's
+    _CMDLINE fields. The journal is read with every field (``-o export``), not only messages.
+    """
+    encoded = base64.b64encode("\n".join(needles.values()).encode()).decode()
+    node.host.run_test(f"umask 077 && echo {encoded} | base64 -d > {NEEDLES}")
+    matches = f"grep -aohF -f {NEEDLES} | sort | uniq -c"
+    every_proc = "for f in /proc/[0-9]*/{name}; do tr '\\0' '\\n' <$f 2>/dev/null; done"
     checks = {
-        "journal": f"journalctl --no-pager -o cat | grep -cF -- {quoted} || true",
-        "nginx logs": f"cat /var/log/nginx/* 2>/dev/null | grep -cF -- {quoted} || true",
-        "unit properties": f"systemctl show '{APP}@*' '{APP}-*' | grep -cF -- {quoted} || true",
-        "/proc/*/cmdline": (
-            f"for f in /proc/[0-9]*/cmdline; do tr '\\0' '\\n' <$f 2>/dev/null; done "
-            f"| grep -cF -- {quoted} || true"
-        ),
+        "journal (every field)": f"journalctl --no-pager -o export | {matches}",
+        "nginx logs": f"cat /var/log/nginx/* 2>/dev/null | {matches}",
+        "unit properties": f"systemctl show '{APP}@*' '{APP}-*' | {matches}",
+        "/proc/*/cmdline": f"{every_proc.format(name='cmdline')} | {matches}",
     }
+    if _mode(node) == "credentials":
+        checks["/proc/*/environ"] = f"{every_proc.format(name='environ')} | {matches}"
     for user in ("nobody", "www-data"):
         checks[f"files readable by {user}"] = (
-            f"runuser -u {user} -- grep -rlsF --devices=skip -- {quoted} / "
-            "--exclude-dir=proc --exclude-dir=sys --exclude-dir=dev | head -n 5 || true"
+            f"runuser -u {user} -- grep -rlsF --devices=skip -f - / --exclude-dir=proc "
+            f"--exclude-dir=sys --exclude-dir=dev <{NEEDLES} | head -n 10"
         )
-    if _mode(node) == "credentials":
-        checks["/proc/*/environ"] = (
-            f"for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' <$f 2>/dev/null; done "
-            f"| grep -cF -- {quoted} || true"
-        )
-    for place, command in checks.items():
-        out = node.host.run(command).stdout.strip()
-        if out not in ("", "0"):
-            found[place] = out
+    labels = {value: label for label, value in needles.items()}
+    found = {}
+    try:
+        for place, command in checks.items():
+            out = node.host.run(command).stdout.strip()
+            for value, label in labels.items():
+                out = out.replace(value, f"<{label}>")
+            if out:
+                found[place] = out
+        # The search itself works: root finds the needles in the root-only file.
+        assert node.host.run(f"grep -cF -f {NEEDLES} {NEEDLES}").stdout.strip() == str(len(needles))
+    finally:
+        node.host.run(f"rm -f {NEEDLES}")
     return found
 
 
@@ -337,12 +353,12 @@ def test_secrets_leak_nowhere(nodes: list[Node], secrets: dict[str, Any]) -> Non
         for label, needle in needles.items():
             if needle in output:
                 leaks[f"output of {step}: {label}"] = str(output.count(needle))
-    searched = []
-    for node in nodes:
-        for label, needle in needles.items():
-            for place, where in _leaks(node, needle).items():
-                leaks[f"{node.name} {place}: {label}"] = where
-        searched.append(node.name)
+    searched = [node.name for node in nodes]
+    # The hosts are searched at once: each search reads a whole filesystem twice.
+    with ThreadPoolExecutor(max_workers=len(nodes)) as pool:
+        for node, found in zip(nodes, pool.map(lambda n: _leaks(n, needles), nodes), strict=True):
+            for place, where in found.items():
+                leaks[f"{node.name} {place}"] = where
     record_result(
         "secrets",
         {
@@ -365,7 +381,9 @@ def test_the_committed_vault_is_restored_by_a_converge(
     nodes: list[Node], secrets: dict[str, Any], vault_secrets: dict[str, str]
 ) -> None:
     """site.yml at -vvv --diff with the committed vault: a real secret change, nothing shown."""
+    started = time.monotonic()
     result = run_playbook("site.yml", *VERBOSE)
+    seconds = round(time.monotonic() - started, 1)
     output = result.stdout + result.stderr
     assert vault_secrets["API_TOKEN"] not in output
     assert secrets["new"] not in output
@@ -373,7 +391,16 @@ def test_the_committed_vault_is_restored_by_a_converge(
         assert node.host.file(f"/etc/{APP}/{node.active()}/credentials").is_symlink
         me = node.curl("/v1/me", f"-H 'Authorization: Bearer {vault_secrets['API_TOKEN']}'")
         assert json.loads(me)["token"] == "current"
-    record_result("secrets", {"step": "converge (restore)", "host": "all", "rc": result.returncode})
+    record_result(
+        "secrets",
+        {
+            "step": "converge at -vvv --diff (restore)",
+            "host": "all",
+            "rc": result.returncode,
+            "seconds": seconds,
+            "output_bytes": len(output),
+        },
+    )
 
 
 def _fingerprint(nodes: list[Node]) -> dict[str, Any]:
@@ -438,7 +465,13 @@ def test_rekey_changes_the_password_and_a_converge_is_a_no_op(
     assert subprocess.run([*view, TEST_VAULT_ID], capture_output=True, check=False).returncode != 0
     assert subprocess.run([*view, f"test@{new}"], capture_output=True, check=False).returncode == 0
     before = _fingerprint(nodes)
+    started = time.monotonic()
     result = run_playbook("site.yml", inventory=inventory, vault_ids=[f"test@{new}"])
+    record_result(
+        "secrets",
+        {"step": "converge after rekey", "host": "all", "rc": result.returncode,
+         "seconds": round(time.monotonic() - started, 1)},
+    )  # fmt: skip
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", result.stdout, re.MULTILINE)
     assert {name: int(changed) for name, changed in recap} == {node.name: 0 for node in nodes}
     assert _fingerprint(nodes) == before

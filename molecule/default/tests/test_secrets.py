@@ -152,6 +152,12 @@ def _count(values: list[int | str]) -> dict[str, int]:
     return counts
 
 
+def _gate_output(output: str) -> str:
+    start = output.find("TASK [app : Wait until /health/ready answers 200")
+    end = output.find("TASK [", start + 1)
+    return output[start:end] if start >= 0 else ""
+
+
 def _state(node: Node) -> dict[str, Any]:
     return node.state()
 
@@ -269,7 +275,14 @@ def test_a_rejected_secret_set_never_serves(nodes: list[Node], secrets: dict[str
         assert set(_statuses(report, NEW)) == {200}, _count(_statuses(report, NEW))
         state, pid = before[node.name]
         assert (_state(node), node.main_pid()) == (state, pid)
+        # The rejected set is not left behind; the serving and the previous set are.
+        assert _sets_on_disk(node) == {c["secrets"] for c in state["colours"].values()}
         _record("rotation (rejected set)", step, node, mode=_mode(node))
+    # A readiness answer that names rejected secrets ends the wait at once: the 12 s gate would
+    # retry 6 times; one or two retries cover an app still starting under load.
+    for node in nodes:
+        retries = _gate_output(step.output).count(f"FAILED - RETRYING: [{node.name}]")
+        assert retries <= 2, f"{node.name}: the gate waited ({retries} retries)"
 
 
 def test_a_deploy_delivers_secrets_without_showing_them(

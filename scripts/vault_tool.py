@@ -17,6 +17,7 @@ with the old one. Vault ids are ``label@source`` as Ansible takes them (a passwo
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -60,12 +61,21 @@ def _id_args(option: str, vault_ids: Sequence[str]) -> list[str]:
     return [arg for vault_id in vault_ids for arg in (option, vault_id)]
 
 
+def _env(vault_ids: Sequence[str]) -> dict[str, str]:
+    """Given vault ids replace those of the environment (ANSIBLE_VAULT_IDENTITY_LIST, ...)."""
+    if not vault_ids:
+        return dict(os.environ)
+    ignored = ("ANSIBLE_VAULT_IDENTITY_LIST", "ANSIBLE_VAULT_PASSWORD_FILE")
+    return {key: value for key, value in os.environ.items() if key not in ignored}
+
+
 def opens(path: Path, vault_ids: Sequence[str]) -> bool:
     """Whether ``path`` decrypts with ``vault_ids`` (the plaintext is read and dropped)."""
     result = subprocess.run(
         ["ansible-vault", "view", *_id_args("--vault-id", vault_ids), str(path)],
         capture_output=True,
         check=False,
+        env=_env(vault_ids),
     )
     return result.returncode == 0
 
@@ -95,6 +105,7 @@ def rekey(inventory: Path, vault_ids: Sequence[str], new_vault_id: str) -> list[
         ],
         check=True,
         stdout=subprocess.DEVNULL,
+        env=_env(vault_ids),
     )
     new_label = new_vault_id.split("@", 1)[0] if "@" in new_vault_id else "default"
     for path in files:

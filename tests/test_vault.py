@@ -21,8 +21,10 @@ SECRET = "canary-value-that-must-survive-a-rekey"
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a command with only the vault ids on its command line (none from the environment)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_VAULT")}
     return subprocess.run(
-        list(args), capture_output=True, text=True, check=False, env={**os.environ, **(env or {})}
+        list(args), capture_output=True, text=True, check=False, env={**base, **(env or {})}
     )
 
 

@@ -32,6 +32,7 @@ def vault_secrets() -> dict[str, str]:
         capture_output=True,
         text=True,
         check=True,
+        env={k: v for k, v in os.environ.items() if k != "ANSIBLE_VAULT_IDENTITY_LIST"},
     )
     secrets: dict[str, str] = yaml.safe_load(result.stdout)["vault_app_secrets"]
     return secrets

@@ -66,15 +66,27 @@ def secrets(
     }
 
 
+def _vault_env() -> dict[str, str]:
+    """The environment without the vault ids Molecule exports: only those given on the line."""
+    return {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("ANSIBLE_VAULT_IDENTITY_LIST", "ANSIBLE_VAULT_PASSWORD_FILE")
+    }
+
+
+def _vault(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["ansible-vault", *args], capture_output=True, text=True, check=False, env=_vault_env()
+    )
+
+
 def _vault_file(secrets: dict[str, Any], name: str, values: dict[str, str], **extra: Any) -> str:
     """An extra-vars file, vault-encrypted like the scenario's vault, as ``-e @path``."""
     path = Path(secrets["dir"]) / f"{name}.yml"
     path.write_text(yaml.safe_dump({"vault_app_secrets": values, **extra}))
-    subprocess.run(
-        ["ansible-vault", "encrypt", "--vault-id", TEST_VAULT_ID, str(path)],
-        check=True,
-        capture_output=True,
-    )
+    encrypted = _vault("encrypt", "--vault-id", TEST_VAULT_ID, str(path))
+    assert encrypted.returncode == 0, encrypted.stderr
     assert path.read_bytes().startswith(b"$ANSIBLE_VAULT;1.2;AES256;test")
     return f"@{path}"
 
@@ -470,13 +482,13 @@ def test_rekey_changes_the_password_and_a_converge_is_a_no_op(
         capture_output=True,
         text=True,
         check=False,
+        env=_vault_env(),
     )
     assert rekey.returncode == 0, rekey.stderr
     vault = inventory / "group_vars" / "all" / "vault.yml"
     assert "the password changed, the secrets did not" in rekey.stdout
-    view = ["ansible-vault", "view", str(vault), "--vault-id"]
-    assert subprocess.run([*view, TEST_VAULT_ID], capture_output=True, check=False).returncode != 0
-    assert subprocess.run([*view, f"test@{new}"], capture_output=True, check=False).returncode == 0
+    assert _vault("view", str(vault), "--vault-id", TEST_VAULT_ID).returncode != 0
+    assert _vault("view", str(vault), "--vault-id", f"test@{new}").returncode == 0
     before = _fingerprint(nodes)
     started = time.monotonic()
     result = run_playbook("site.yml", inventory=inventory, vault_ids=[f"test@{new}"])

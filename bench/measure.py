@@ -1,0 +1,59 @@
+"""One bounded load run with wrk or h2load inside the container, parsed."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from bench.parse import LoadResult, parse_h2load, parse_wrk
+from bench.remote import Container
+
+THREADS = 2
+
+
+@dataclass(frozen=True)
+class Load:
+    """How hard and how long: keep-alive connections and seconds (every run is bounded)."""
+
+    connections: int = 64
+    seconds: float = 3.0
+
+
+def wrk_argv(url: str, load: Load) -> list[str]:
+    return [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{load.connections}",
+        f"-d{load.seconds:g}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        url,
+    ]
+
+
+def h2load_argv(url: str, load: Load, log: str, h1: bool) -> list[str]:
+    return [
+        "h2load",
+        f"--clients={load.connections}",
+        f"--threads={THREADS}",
+        f"--duration={load.seconds:g}",
+        f"--log-file={log}",
+        *(["--h1"] if h1 else []),
+        url,
+    ]
+
+
+def wrk(container: Container, url: str, load: Load) -> LoadResult:
+    result = container.run(*wrk_argv(url, load), timeout=load.seconds + 30)
+    return parse_wrk(result.stdout)
+
+
+def h2load(container: Container, url: str, load: Load, h1: bool = False) -> LoadResult:
+    # A path in the container (a tmpfs of its own), not on this machine.
+    log = f"/tmp/bench-h2load-{uuid.uuid4().hex[:8]}.log"  # noqa: S108
+    try:
+        result = container.run(*h2load_argv(url, load, log, h1), timeout=load.seconds + 30)
+        return parse_h2load(result.stdout, container.read(log))
+    finally:
+        container.run("rm", "-f", log, check=False)

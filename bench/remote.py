@@ -1,0 +1,73 @@
+"""Commands inside the bench container (``docker exec``), each bounded by a timeout."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+
+
+class RemoteError(RuntimeError):
+    """A command in the container failed or timed out."""
+
+
+def _docker() -> str:
+    found = shutil.which("docker")
+    if found is None:
+        raise RemoteError("docker is not installed (make platform installs it)")
+    return found
+
+
+class Container:
+    """A running container reached with ``docker exec`` as root."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def run(
+        self,
+        *argv: str,
+        timeout: float = 60.0,
+        check: bool = True,
+        stdin: str | None = None,
+    ) -> subprocess.CompletedProcess[str]:
+        command = [_docker(), "exec", *(["-i"] if stdin is not None else []), self.name, *argv]
+        try:
+            result = subprocess.run(
+                command,
+                input=stdin,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise RemoteError(f"{shlex.join(argv)} timed out after {timeout:.0f}s") from error
+        if check and result.returncode != 0:
+            raise RemoteError(
+                f"{shlex.join(argv)} exited {result.returncode}:\n"
+                f"{result.stdout[-1500:]}{result.stderr[-1500:]}"
+            )
+        return result
+
+    def sh(self, script: str, timeout: float = 60.0, check: bool = True) -> str:
+        """A bash script (set -euo pipefail); its stdout."""
+        return self.run(
+            "bash", "-c", f"set -euo pipefail\n{script}", timeout=timeout, check=check
+        ).stdout
+
+    def read(self, path: str) -> str:
+        return self.run("cat", path).stdout
+
+    def write(self, path: str, content: str, mode: str = "0644") -> None:
+        quoted = shlex.quote(path)
+        self.run(
+            "bash",
+            "-c",
+            f"mkdir -p $(dirname {quoted}) && cat >{quoted} && chmod {mode} {quoted}",
+            stdin=content,
+        )
+
+    def loadavg(self) -> list[float]:
+        """The 1, 5 and 15 minute load averages (the kernel is the host's: all its load)."""
+        return [float(v) for v in self.read("/proc/loadavg").split()[:3]]

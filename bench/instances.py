@@ -24,6 +24,9 @@ class Instance:
     port: int
     workers: int
     worker_class: str
+    # More gunicorn options (they win over the config file), and a label for them.
+    options: tuple[str, ...] = ()
+    label: str = ""
 
     @property
     def url(self) -> str:
@@ -69,7 +72,9 @@ def _service_dropin(deployed: Deployed, instance: Instance) -> str:
     return (
         "[Service]\nExecStart=\n"
         f"ExecStart={root}/venv/bin/gunicorn --config {config}/gunicorn.conf.py "
-        f"--workers {instance.workers} --worker-class {instance.worker_class} app.main:app\n"
+        f"--workers {instance.workers} --worker-class {instance.worker_class} "
+        + "".join(f"{option} " for option in instance.options)
+        + "app.main:app\n"
     )
 
 

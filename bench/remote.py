@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+from typing import Protocol
 
 
 class RemoteError(RuntimeError):
@@ -16,6 +17,50 @@ def _docker() -> str:
     if found is None:
         raise RemoteError("docker is not installed (make platform installs it)")
     return found
+
+
+def _run(
+    command: list[str], argv: tuple[str, ...], timeout: float, check: bool, stdin: str | None
+) -> subprocess.CompletedProcess[str]:
+    try:
+        result = subprocess.run(
+            command, input=stdin, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as error:
+        raise RemoteError(f"{shlex.join(argv)} timed out after {timeout:.0f}s") from error
+    if check and result.returncode != 0:
+        raise RemoteError(
+            f"{shlex.join(argv)} exited {result.returncode}:\n"
+            f"{result.stdout[-1500:]}{result.stderr[-1500:]}"
+        )
+    return result
+
+
+class Runner(Protocol):
+    """Where the load tools run: the bench container, or this machine (the smoke test)."""
+
+    def run(
+        self, *argv: str, timeout: float = 60.0, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]: ...
+
+    def read(self, path: str) -> str: ...
+
+
+class Local:
+    """This machine: the smoke test runs the same wrk and h2load code paths against a local
+    server."""
+
+    def run(
+        self, *argv: str, timeout: float = 60.0, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        program = shutil.which(argv[0])
+        if program is None:
+            raise RemoteError(f"{argv[0]} is not installed")
+        return _run([program, *argv[1:]], argv, timeout, check, stdin)
+
+    def read(self, path: str) -> str:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
 
 
 class Container:
@@ -32,23 +77,7 @@ class Container:
         stdin: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         command = [_docker(), "exec", *(["-i"] if stdin is not None else []), self.name, *argv]
-        try:
-            result = subprocess.run(
-                command,
-                input=stdin,
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as error:
-            raise RemoteError(f"{shlex.join(argv)} timed out after {timeout:.0f}s") from error
-        if check and result.returncode != 0:
-            raise RemoteError(
-                f"{shlex.join(argv)} exited {result.returncode}:\n"
-                f"{result.stdout[-1500:]}{result.stderr[-1500:]}"
-            )
-        return result
+        return _run(command, argv, timeout, check, stdin)
 
     def sh(self, script: str, timeout: float = 60.0, check: bool = True) -> str:
         """A bash script (set -euo pipefail); its stdout."""

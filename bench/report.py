@@ -115,7 +115,9 @@ def markdown(results: dict[str, Any]) -> str:
     lines += ["## 2. Worker class and 3. worker count (direct), 4. memory", ""]
     workers = _figure_rows(_measurements(results, "workers"), rss=True)
     lines += _table([*FIGURE_HEADER, "RSS MiB"], workers)
-    ratios = _ratio_rows([*worker_class, *_ratios(results, "workers")])
+    ratios = _ratio_rows(
+        [*worker_class, *_ratios(results, "gunicorn"), *_ratios(results, "workers")]
+    )
     lines += ["", *_table(RATIO_HEADER, ratios)]
     lines.append("")
     for skipped in results.get("skipped", []):

@@ -30,6 +30,7 @@ ASGI = "asgi"
 UVICORN = "uvicorn_worker.UvicornWorker"
 DEFAULT_PORT = 9000
 ASGI_PORT = 9100
+NORECYCLE_PORT = 9200
 
 
 @dataclass(frozen=True)
@@ -247,64 +248,73 @@ def tuning_phase(bench: Bench, direct: Instance, routes: Sequence[str]) -> None:
 
 
 def worker_instances(deployed: Deployed, cores: int) -> list[Instance]:
+    """uvicorn workers 1..2 x cores + 1, the deployed count with worker recycling off, and the
+    native asgi worker at the deployed count when this gunicorn has it."""
     found = [
         Instance(f"{instances.PREFIX}{n}", DEFAULT_PORT + n, n, UVICORN)
         for n in range(1, 2 * cores + 2)
     ]
+    found.append(
+        Instance(
+            f"{instances.PREFIX}norecycle",
+            NORECYCLE_PORT,
+            deployed.workers,
+            UVICORN,
+            ("--max-requests", "0"),
+            "no-recycle",
+        )
+    )
     if ASGI in deployed.worker_classes:
         found.append(Instance(f"{instances.PREFIX}asgi", ASGI_PORT, deployed.workers, ASGI))
     return found
 
 
-def _kind(instance: Instance) -> str:
-    return "asgi" if instance.worker_class == ASGI else "uvicorn"
+def instance_key(instance: Instance) -> str:
+    kind = "asgi" if instance.worker_class == ASGI else "uvicorn"
+    return f"{kind}-w{instance.workers}" + (f"-{instance.label}" if instance.label else "")
 
 
 def workers_phase(bench: Bench, deployed: Deployed, pool: list[Instance]) -> None:
     c, app = bench.container, deployed.app
     probes: list[Probe] = []
     for instance in pool:
-        kind = _kind(instance)
+        key = instance_key(instance)
+        label = key.replace("-w", " x").replace("-", " ")
         for route, path in ROUTES.items():
             probes.append(
                 Probe(
-                    f"{kind}-w{instance.workers}-{route}",
+                    f"{key}-{route}",
                     "workers",
-                    f"{kind} x{instance.workers}",
+                    label,
                     route,
                     "wrk",
                     instance.url + path,
-                    {"workers": instance.workers, "worker_class": instance.worker_class},
+                    {
+                        "workers": instance.workers,
+                        "worker_class": instance.worker_class,
+                        "options": list(instance.options),
+                    },
                 ),
             )
     bench.rounds_of(probes)
-    by_instance = {_kind(i) + f"-w{i.workers}": i for i in pool}
+    by_key = {instance_key(i): i for i in pool}
     for measurement in bench.measurements:
-        if measurement["group"] != "workers":
-            continue
-        key = measurement["id"].rsplit("-", 1)[0]
-        instance = by_instance[key]
-        measurement["rss_kib"] = instances.rss_kib(c, app, instance)
-        measurement["processes"] = instances.process_count(c, app, instance)
+        if measurement["group"] == "workers":
+            instance = by_key[measurement["id"].rsplit("-", 1)[0]]
+            measurement["rss_kib"] = instances.rss_kib(c, app, instance)
+            measurement["processes"] = instances.process_count(c, app, instance)
     base = f"uvicorn-w{deployed.workers}"
     for route in ROUTES:
-        if f"asgi-w{deployed.workers}-{route}" in bench.runs:
-            bench.ratio(
-                "worker-class",
-                f"asgi / uvicorn at {deployed.workers} workers",
-                route,
-                f"asgi-w{deployed.workers}-{route}",
-                f"{base}-{route}",
-            )
         for instance in pool:
-            if instance.worker_class == UVICORN and instance.workers != deployed.workers:
-                bench.ratio(
-                    "workers",
-                    f"{instance.workers} / {deployed.workers} workers",
-                    route,
-                    f"uvicorn-w{instance.workers}-{route}",
-                    f"{base}-{route}",
-                )
+            key = instance_key(instance)
+            if key == base:
+                continue
+            group = (
+                "workers"
+                if instance.worker_class == UVICORN and not instance.label
+                else ("worker-class" if instance.worker_class == ASGI else "gunicorn")
+            )
+            bench.ratio(group, f"{key} / {base}", route, f"{key}-{route}", f"{base}-{route}")
 
 
 def versions(c: Container) -> dict[str, str]:

@@ -263,7 +263,9 @@ def run_steps(
     results: list[StepResult] = []
     with tempfile.TemporaryDirectory(prefix="kit-bench-") as scratch:
         work = Path(scratch)
-        inventory = write_inventory(work, container.name)
+        # Apart: ansible reads every file of an inventory directory (a pyproject.toml too).
+        (work / "inventory").mkdir()
+        inventory = write_inventory(work / "inventory", container.name)
         source = copy_source_with_change(work)
         deploy = ("playbooks/deploy.yml", "-e", f"app_source={source}")
         steps: list[tuple[str, Callable[[], tuple[int, str]]]] = [

@@ -48,6 +48,9 @@ class LoadResult:
     max_ms: float
     errors: int
     protocol: str = ""
+    # CPU time the server side (nginx and/or gunicorn, never the client) spent per request;
+    # 0 when not measured. Far less sensitive to other load on the machine than req/s.
+    server_cpu_us: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

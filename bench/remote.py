@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+from collections.abc import Sequence
 from typing import Protocol
 
 
@@ -96,6 +97,22 @@ class Container:
             f"mkdir -p $(dirname {quoted}) && cat >{quoted} && chmod {mode} {quoted}",
             stdin=content,
         )
+
+    def cpu_ticks(self, units: Sequence[str]) -> int:
+        """CPU time (clock ticks) of every process in the units' cgroups, reaped children
+        included: a counter that only grows, even across recycled workers."""
+        script = (
+            'total=0\nfor unit in "$@"; do\n'
+            '  cgroup=$(systemctl show --property ControlGroup --value "$unit")\n'
+            '  [ -n "$cgroup" ] || continue\n'
+            '  for pid in $(cat "/sys/fs/cgroup/systemd$cgroup/cgroup.procs" 2>/dev/null); do\n'
+            "    ticks=$(awk '{sub(/^.*\\) /, \"\"); print $12 + $13 + $14 + $15}' "
+            '"/proc/$pid/stat" 2>/dev/null) || continue\n'
+            "    total=$((total + ${ticks:-0}))\n"
+            "  done\n"
+            'done\necho "$total"'
+        )
+        return int(self.run("bash", "-c", script, "cpu_ticks", *units).stdout.strip() or 0)
 
     def loadavg(self) -> list[float]:
         """The 1, 5 and 15 minute load averages (the kernel is the host's: all its load)."""

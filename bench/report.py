@@ -45,6 +45,7 @@ def _figure_rows(measurements: list[dict[str, Any]], rss: bool = False) -> list[
             _spread(m["rps"]).text(0),
             _spread(m["p50_ms"]).text(1),
             _spread(m["p99_ms"]).text(1),
+            _spread(m["server_cpu_us"]).text(0) if m.get("server_cpu_us") else "-",
             m["errors"],
         ]
         if rss:
@@ -53,15 +54,27 @@ def _figure_rows(measurements: list[dict[str, Any]], rss: bool = False) -> list[
     return rows
 
 
+def _capacity(ratio: dict[str, Any]) -> str:
+    return _spread(ratio["capacity"]).text(2) if ratio.get("capacity") else "-"
+
+
 def _ratio_rows(ratios: list[dict[str, Any]]) -> list[list[object]]:
     return [
-        [r["name"], r["route"], _spread(r["rps"]).text(2), _spread(r["p99"]).text(2)]
+        [r["name"], r["route"], _spread(r["rps"]).text(2), _spread(r["p99"]).text(2), _capacity(r)]
         for r in ratios
     ]
 
 
-FIGURE_HEADER = ["Configuration", "Route", "req/s", "p50 ms", "p99 ms", "Errors"]
-RATIO_HEADER = ["Ratio (same rounds)", "Route", "req/s ratio", "p99 ratio"]
+FIGURE_HEADER = [
+    "Configuration",
+    "Route",
+    "req/s",
+    "p50 ms",
+    "p99 ms",
+    "server CPU us/req",
+    "Errors",
+]
+RATIO_HEADER = ["Ratio (same rounds)", "Route", "req/s ratio", "p99 ratio", "capacity ratio"]
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -85,26 +98,31 @@ def markdown(results: dict[str, Any]) -> str:
         + (f", converge {meta['converge_seconds']:.0f} s" if meta.get("converge_seconds") else "")
         + ".",
         "",
-        "## 1. Proxy tax: direct to gunicorn vs nginx over TLS",
-        "",
-        *_table(FIGURE_HEADER, _figure_rows(_measurements(results, "proxy"))),
-        "",
-        *_table(RATIO_HEADER, _ratio_rows(_ratios(results, "proxy"))),
+        "Server CPU us/req: CPU time of the serving units (gunicorn; nginx and gunicorn through "
+        "the proxy; never the client) per request, from /proc. Capacity ratio: the inverse ratio "
+        "of that figure, i.e. requests per CPU second of one configuration relative to the other; "
+        "it depends far less on what else runs on the machine than req/s does.",
         "",
     ]
+    proxy = _figure_rows(_measurements(results, "proxy"))
+    if proxy:
+        lines += ["## 1. Proxy tax: direct to gunicorn vs nginx over TLS", ""]
+        lines += [*_table(FIGURE_HEADER, proxy), ""]
+        lines += [*_table(RATIO_HEADER, _ratio_rows(_ratios(results, "proxy"))), ""]
     tuning = _ratios(results, "nginx")
     if tuning:
         lines += [
             "## nginx settings: each one changed alone (proxy / direct, same rounds)",
             "",
             *_table(
-                ["Variant", "What changes", "req/s ratio", "p99 ratio"],
+                ["Variant", "What changes", "req/s ratio", "p99 ratio", "capacity ratio"],
                 [
                     [
                         r["name"],
                         r.get("description", ""),
                         _spread(r["rps"]).text(2),
                         _spread(r["p99"]).text(2),
+                        _capacity(r),
                     ]
                     for r in tuning
                 ],

@@ -8,6 +8,7 @@ h2load -D, subprocess timeouts) and goes to 127.0.0.1 inside the container only.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import re
 import sys
@@ -31,6 +32,7 @@ UVICORN = "uvicorn_worker.UvicornWorker"
 DEFAULT_PORT = 9000
 ASGI_PORT = 9100
 NORECYCLE_PORT = 9200
+TICKS_PER_SECOND = 100  # USER_HZ of /proc/<pid>/stat on Linux
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class Probe:
     tool: str
     url: str
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    # systemd units that serve this probe: their CPU time per request is recorded.
+    units: tuple[str, ...] = ()
 
 
 @dataclass
@@ -60,9 +64,16 @@ class Bench:
 
     def run_probe(self, probe: Probe, seconds: float | None = None) -> LoadResult:
         load = self.load if seconds is None else Load(self.load.connections, seconds)
+        before = self.container.cpu_ticks(probe.units) if probe.units else 0
         if probe.tool == "wrk":
-            return measure.wrk(self.container, probe.url, load)
-        return measure.h2load(self.container, probe.url, load, h1=probe.tool == "h2load-h1")
+            result = measure.wrk(self.container, probe.url, load)
+        else:
+            result = measure.h2load(self.container, probe.url, load, h1=probe.tool == "h2load-h1")
+        if probe.units and result.requests:
+            ticks = self.container.cpu_ticks(probe.units) - before
+            cpu_us = ticks * 1_000_000 / TICKS_PER_SECOND / result.requests
+            result = dataclasses.replace(result, server_cpu_us=round(cpu_us, 1))
+        return result
 
     def rounds_of(self, probes: list[Probe], warmup: float = 1.0) -> None:
         """Warm each up (not recorded), then every round runs each probe once, in turn; the
@@ -96,6 +107,7 @@ class Bench:
                 "rps": spread([r.rps for r in runs]).to_json(),
                 "p50_ms": spread([r.p50_ms for r in runs]).to_json(),
                 "p99_ms": spread([r.p99_ms for r in runs]).to_json(),
+                "server_cpu_us": spread([r.server_cpu_us for r in runs]).to_json(),
                 "errors": sum(r.errors for r in runs),
             }
         )
@@ -106,6 +118,14 @@ class Bench:
         upper, lower = self.runs[top], self.runs[bottom]
         rps = paired_ratios([r.rps for r in upper], [r.rps for r in lower])
         p99 = paired_ratios([r.p99_ms for r in upper], [r.p99_ms for r in lower])
+        # Capacity: how many requests the numerator serves per CPU second, relative to the
+        # denominator (inverse ratio of the server CPU time per request).
+        cpu = [r.server_cpu_us for r in (*upper, *lower)]
+        capacity = (
+            paired_ratios([r.server_cpu_us for r in lower], [r.server_cpu_us for r in upper])
+            if all(cpu)
+            else None
+        )
         entry: dict[str, Any] = {
             "group": group,
             "name": name,
@@ -114,10 +134,14 @@ class Bench:
             "denominator": bottom,
             "rps": rps.to_json(),
             "p99": p99.to_json(),
+            "capacity": capacity.to_json() if capacity else None,
             **({"description": description} if description else {}),
         }
         self.ratios.append(entry)
-        self.log(f"bench: ratio {name} [{route}]: req/s {rps.median:.2f}, p99 {p99.median:.2f}")
+        self.log(
+            f"bench: ratio {name} [{route}]: req/s {rps.median:.2f}, p99 {p99.median:.2f}"
+            + (f", capacity {capacity.median:.2f}" if capacity else "")
+        )
 
 
 def nginx_url(server_name: str, path: str) -> str:
@@ -125,7 +149,9 @@ def nginx_url(server_name: str, path: str) -> str:
     return f"https://{server_name}:443{path}"
 
 
-def proxy_probes(server_name: str, direct: Instance) -> list[Probe]:
+def proxy_probes(server_name: str, direct: Instance, deployed: Deployed) -> list[Probe]:
+    direct_units = (f"{deployed.app}@{direct.name}.service",)
+    proxy_units = ("nginx.service", f"{deployed.app}@{deployed.colour}.service")
     probes = []
     for route, path in ROUTES.items():
         probes += [
@@ -136,6 +162,7 @@ def proxy_probes(server_name: str, direct: Instance) -> list[Probe]:
                 route,
                 "wrk",
                 direct.url + path,
+                units=direct_units,
             ),
             Probe(
                 f"nginx-h1-{route}",
@@ -144,6 +171,7 @@ def proxy_probes(server_name: str, direct: Instance) -> list[Probe]:
                 route,
                 "wrk",
                 nginx_url(server_name, path),
+                units=proxy_units,
             ),
             Probe(
                 f"direct-h2load-{route}",
@@ -152,6 +180,7 @@ def proxy_probes(server_name: str, direct: Instance) -> list[Probe]:
                 route,
                 "h2load-h1",
                 direct.url + path,
+                units=direct_units,
             ),
             Probe(
                 f"nginx-h2-{route}",
@@ -160,13 +189,14 @@ def proxy_probes(server_name: str, direct: Instance) -> list[Probe]:
                 route,
                 "h2load",
                 nginx_url(server_name, path),
+                units=proxy_units,
             ),
         ]
     return probes
 
 
-def proxy_phase(bench: Bench, direct: Instance) -> None:
-    bench.rounds_of(proxy_probes(bench.server_name, direct))
+def proxy_phase(bench: Bench, direct: Instance, deployed: Deployed) -> None:
+    bench.rounds_of(proxy_probes(bench.server_name, direct, deployed))
     for route in ROUTES:
         bench.ratio(
             "proxy",
@@ -196,9 +226,11 @@ def _nginx_reload(container: Container) -> None:
     time.sleep(1.5)
 
 
-def tuning_phase(bench: Bench, direct: Instance, routes: Sequence[str]) -> None:
+def tuning_phase(bench: Bench, direct: Instance, deployed: Deployed, routes: Sequence[str]) -> None:
     """The shipped nginx configuration and each variant, proxied against direct, same rounds."""
     c = bench.container
+    direct_units = (f"{deployed.app}@{direct.name}.service",)
+    proxy_units = ("nginx.service", f"{deployed.app}@{deployed.colour}.service")
     paths = (nginx_variants.NGINX_CONF, nginx_variants.SITE_CONF)
     shipped = {path: c.read(path) for path in paths}
     processes, keepalive = _shipped_setting(shipped)
@@ -220,6 +252,7 @@ def tuning_phase(bench: Bench, direct: Instance, routes: Sequence[str]) -> None:
                         "wrk",
                         direct.url + path,
                         {"variant": variant.name},
+                        direct_units,
                     ),
                     Probe(
                         f"nginx-{variant.name}-proxy-{route}",
@@ -229,6 +262,7 @@ def tuning_phase(bench: Bench, direct: Instance, routes: Sequence[str]) -> None:
                         "wrk",
                         nginx_url(bench.server_name, path),
                         {"variant": variant.name},
+                        proxy_units,
                     ),
                 ]
             bench.rounds_of(probes)
@@ -294,6 +328,7 @@ def workers_phase(bench: Bench, deployed: Deployed, pool: list[Instance]) -> Non
                         "worker_class": instance.worker_class,
                         "options": list(instance.options),
                     },
+                    (f"{app}@{instance.name}.service",),
                 ),
             )
     bench.rounds_of(probes)
@@ -411,8 +446,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for instance in pool:
             instances.start(c, args.app, instance)
         phases: list[tuple[str, Callable[[], None]]] = [
-            ("proxy", lambda: proxy_phase(bench, default)),
-            ("tuning", lambda: tuning_phase(bench, default, args.tuning_routes.split(","))),
+            ("proxy", lambda: proxy_phase(bench, default, deployed)),
+            (
+                "tuning",
+                lambda: tuning_phase(bench, default, deployed, args.tuning_routes.split(",")),
+            ),
             ("workers", lambda: workers_phase(bench, deployed, pool)),
         ]
         for name, phase in phases:

@@ -268,22 +268,22 @@ def run_steps(
         inventory = write_inventory(work / "inventory", container.name)
         source = copy_source_with_change(work)
         deploy = ("playbooks/deploy.yml", "-e", f"app_source={source}")
-        steps: list[tuple[str, Callable[[], tuple[int, str]]]] = [
+        steps: list[tuple[str, Callable[[], tuple[int, str]] | None]] = [
             ("deploy", lambda: run_playbook(inventory, *deploy)),
             ("rollback", lambda: run_playbook(inventory, "playbooks/rollback.yml")),
         ]
+        rotation: Callable[[], tuple[int, str]] | None = None
         if (PROJECT / ROTATE_PLAYBOOK).exists():
             secrets = rotated_secrets_file(work)
-            steps.append(
-                ("rotation", lambda: run_playbook(inventory, ROTATE_PLAYBOOK, "-e", f"@{secrets}"))
-            )
-        else:
-            results.append(
-                StepResult("rotation", skipped=f"{ROTATE_PLAYBOOK} does not exist on this branch")
-            )
-            print(f"bench: rotation skipped: {ROTATE_PLAYBOOK} does not exist on this branch")
+            rotation = lambda: run_playbook(inventory, ROTATE_PLAYBOOK, "-e", f"@{secrets}")  # noqa: E731
+        steps.append(("rotation", rotation))
         steps.append(("renewal", lambda: renew(container, ca_bundle)))
         for name, action in steps:
+            if action is None:
+                reason = f"{ROTATE_PLAYBOOK} does not exist on this branch"
+                results.append(StepResult(name, skipped=reason))
+                print(f"bench: {name} skipped: {reason}")
+                continue
             before = served_serial(container, server_name) if name == "renewal" else ""
             result, output = under_load(container, server_name, pacing, name, action)
             (log_dir / f"zdt-{name}.log").write_text(output, encoding="utf-8")

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import datetime
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -226,7 +227,13 @@ def _nginx_reload(container: Container) -> None:
     time.sleep(1.5)
 
 
-def tuning_phase(bench: Bench, direct: Instance, deployed: Deployed, routes: Sequence[str]) -> None:
+def tuning_phase(
+    bench: Bench,
+    direct: Instance,
+    deployed: Deployed,
+    routes: Sequence[str],
+    only: Sequence[str] = (),
+) -> None:
     """The shipped nginx configuration and each variant, proxied against direct, same rounds."""
     c = bench.container
     direct_units = (f"{deployed.app}@{direct.name}.service",)
@@ -236,6 +243,8 @@ def tuning_phase(bench: Bench, direct: Instance, deployed: Deployed, routes: Seq
     processes, keepalive = _shipped_setting(shipped)
     try:
         for variant in nginx_variants.variants(processes, keepalive):
+            if only and variant.name not in only and variant.name != "shipped":
+                continue
             files = nginx_variants.apply_edits(shipped, variant.edits)
             for path in paths:
                 c.write(path, files[path])
@@ -399,10 +408,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="repeats of every figure")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--tuning-routes", default="live", help="routes of the nginx variants")
+    parser.add_argument(
+        "--variants", default="", help="only these nginx variants (and the shipped one)"
+    )
     parser.add_argument("--skip", default="", help="phases to skip: proxy,tuning,workers,zdt")
     parser.add_argument("--converge-seconds", type=float, default=0.0)
     args = parser.parse_args(argv)
     skip = set(filter(None, args.skip.split(",")))
+    # A stop (SIGTERM) still restores nginx's files and removes the bench instances.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     started = time.monotonic()
     c = Container(args.container)
@@ -449,7 +463,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("proxy", lambda: proxy_phase(bench, default, deployed)),
             (
                 "tuning",
-                lambda: tuning_phase(bench, default, deployed, args.tuning_routes.split(",")),
+                lambda: tuning_phase(
+                    bench,
+                    default,
+                    deployed,
+                    args.tuning_routes.split(","),
+                    list(filter(None, args.variants.split(","))),
+                ),
             ),
             ("workers", lambda: workers_phase(bench, deployed, pool)),
         ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,7 +21,7 @@ import yaml
 
 from bench import instances, measure, nginx_variants, report, run, zdt
 from bench.parse import ParseError, parse_h2load, parse_h2load_log, parse_wrk, percentile
-from bench.remote import Local
+from bench.remote import Container, Local
 from bench.stats import paired_ratios, spread
 
 FIXTURES = Path(__file__).parent / "fixtures" / "bench"
@@ -194,6 +195,7 @@ def test_report_and_plot_from_recorded_results(tmp_path: Path) -> None:
     assert "## 1. Proxy tax" in table
     assert "| nginx TLS HTTP/1.1 / direct (wrk) | live |" in table
     assert "RSS MiB" in table
+    assert "capacity ratio" in table
     assert "Load average" in table
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report.main([str(tmp_path / "results.json")]) == 0
@@ -255,3 +257,52 @@ def test_real_h2load_run_against_a_local_server(local_server: str, tmp_path: Pat
     assert result.errors == 0
     assert 0 < result.p50_ms <= result.p99_ms
     assert not list(tmp_path.iterdir()), "the request log is removed"
+
+
+class _FakeContainer(Container):
+    """Answers wrk with recorded output and the CPU counter with a steady climb."""
+
+    def __init__(self) -> None:
+        super().__init__("fake")
+        self.ticks = 0
+        self.commands: list[tuple[str, ...]] = []
+
+    def run(
+        self, *argv: str, timeout: float = 60.0, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        self.commands.append(argv)
+        if argv[0] == "wrk":
+            return subprocess.CompletedProcess(argv, 0, fixture("wrk-404.txt"), "")
+        if argv[:2] == ("bash", "-c") and "cgroup.procs" in argv[2]:
+            self.ticks += 100 * len(argv[4:])  # 1 s of CPU per unit and call
+            return subprocess.CompletedProcess(argv, 0, f"{self.ticks}\n", "")
+        raise AssertionError(f"unexpected command {argv}")
+
+
+def test_rounds_take_turns_and_ratios_pair_the_same_rounds() -> None:
+    container = _FakeContainer()
+    bench = run.Bench(container, measure.Load(64, 2), rounds=3, server_name="x", log=lambda _: None)
+    probes = [
+        run.Probe("a", "g", "A", "live", "wrk", "http://127.0.0.1:1/", units=("one.service",)),
+        run.Probe("b", "g", "B", "live", "wrk", "http://127.0.0.1:2/", units=("one", "two")),
+    ]
+    bench.rounds_of(probes)
+    urls = [argv[-1] for argv in container.commands if argv[0] == "wrk"]
+    # Warm-ups, then rounds whose first probe rotates.
+    assert urls == [p.url for p in probes] + [
+        "http://127.0.0.1:1/",
+        "http://127.0.0.1:2/",
+        "http://127.0.0.1:2/",
+        "http://127.0.0.1:1/",
+        "http://127.0.0.1:1/",
+        "http://127.0.0.1:2/",
+    ]
+    assert [m["id"] for m in bench.measurements] == ["a", "b"]
+    assert bench.measurements[0]["rps"]["n"] == 3
+    # Server CPU per request: the counter's climb over the requests of the run.
+    cpu_a = bench.runs["a"][0].server_cpu_us
+    assert cpu_a == pytest.approx(round(1_000_000 / 7375, 1))
+    bench.ratio("g", "b / a", "live", "b", "a")
+    ratio = bench.ratios[0]
+    assert ratio["rps"]["median"] == pytest.approx(1.0)
+    assert ratio["capacity"]["median"] == pytest.approx(0.5, rel=0.01)

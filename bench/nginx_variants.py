@@ -52,9 +52,6 @@ def _keepalive(value: int) -> Edit:
 
 
 UNBUFFERED_LOG = Edit(NGINX_CONF, r"^(\s*access_log \S+ kit) buffer=\S+ flush=\S+;", r"\g<1>;")
-NO_LOG = Edit(
-    NGINX_CONF, r"^(\s*)access_log \S+ kit( buffer=\S+ flush=\S+)?;", r"\g<1>access_log off;"
-)
 NO_SESSION_CACHE = Edit(
     NGINX_CONF, r"^(\s*)ssl_session_cache \S+;", r"\g<1>ssl_session_cache none;"
 )
@@ -96,7 +93,6 @@ def variants(shipped_worker_processes: str, shipped_keepalive: int) -> list[Vari
             (worker_processes(other_processes),),
         ),
         Variant("access-log-unbuffered", "access_log without buffer=/flush=", (UNBUFFERED_LOG,)),
-        Variant("access-log-off", "access_log off", (NO_LOG,)),
         Variant("proxy-buffering-off", "proxy_buffering off", (proxy_buffering(False),)),
         Variant(
             "naive",

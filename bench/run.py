@@ -404,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--app", default="app")
     parser.add_argument("--server-name", default="app.kit.test")
     parser.add_argument("--out", type=Path, default=PROJECT / "bench" / "results")
-    parser.add_argument("--seconds", type=float, default=3.0, help="length of one load run")
+    parser.add_argument("--seconds", type=float, default=2.0, help="length of one load run")
     parser.add_argument("--rounds", type=int, default=3, help="repeats of every figure")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--tuning-routes", default="live", help="routes of the nginx variants")

@@ -58,7 +58,7 @@ class StepResult:
 class Pacing:
     workers: int = 4
     rate: float = 40.0
-    steady: float = 8.0
+    steady: float = 6.0
     settle: float = 2.0
 
 

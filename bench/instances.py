@@ -93,10 +93,17 @@ def create(container: Container, deployed: Deployed, instances: list[Instance]) 
     container.run("systemctl", "daemon-reload")
 
 
-def start(container: Container, app: str, instance: Instance, timeout: float = 60.0) -> None:
-    """Start the instance and wait until it answers /health/ready on its port."""
+def start_all(container: Container, app: str, pool: list[Instance], timeout: float = 90.0) -> None:
+    """Start every instance at once, then wait until each answers /health/ready."""
+    units = [f"{app}@{i.name}.{kind}" for i in pool for kind in ("socket", "service")]
+    container.run("systemctl", "start", "--no-block", *units, timeout=60)
+    deadline = time.monotonic() + timeout
+    for instance in pool:
+        wait_ready(container, app, instance, max(1.0, deadline - time.monotonic()))
+
+
+def wait_ready(container: Container, app: str, instance: Instance, timeout: float) -> None:
     units = [f"{app}@{instance.name}.socket", f"{app}@{instance.name}.service"]
-    container.run("systemctl", "start", *units, timeout=timeout + 30)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         probe = container.run(

@@ -76,7 +76,7 @@ class Bench:
             result = dataclasses.replace(result, server_cpu_us=round(cpu_us, 1))
         return result
 
-    def rounds_of(self, probes: list[Probe], warmup: float = 1.0) -> None:
+    def rounds_of(self, probes: list[Probe], warmup: float = 0.5) -> None:
         """Warm each up (not recorded), then every round runs each probe once, in turn; the
         starting probe rotates so that none always runs first."""
         for probe in probes:
@@ -457,8 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         instances.remove_all(c, args.app)
         instances.create(c, deployed, pool)
-        for instance in pool:
-            instances.start(c, args.app, instance)
+        instances.start_all(c, args.app, pool)
         phases: list[tuple[str, Callable[[], None]]] = [
             ("proxy", lambda: proxy_phase(bench, default, deployed)),
             (

@@ -22,12 +22,20 @@ class Bar:
     figures: dict[str, dict[str, Any]]
 
 
+def _label(measurement: dict[str, Any]) -> str:
+    if measurement["group"] == "nginx":
+        proxied = measurement["id"].endswith(f"-proxy-{measurement['route']}")
+        side = "through nginx" if proxied else "direct"
+        return f"nginx variant {measurement.get('variant', '?')}: {side} [{measurement['route']}]"
+    return f"{measurement['label']} [{measurement['route']}]"
+
+
 def _bars(results: dict[str, Any]) -> list[Bar]:
-    return [
-        Bar(f"{m['label']} [{m['route']}]", m["group"], {"rps": m["rps"], "p99": m["p99_ms"]})
-        for m in results["measurements"]
-        if m["group"] in ("proxy", "workers")
-    ]
+    """Proxy tax, nginx variants, then the worker configurations, in the order measured."""
+    order = {"proxy": 0, "nginx": 1, "workers": 2}
+    chosen = [m for m in results["measurements"] if m["group"] in order]
+    chosen.sort(key=lambda m: order[m["group"]])
+    return [Bar(_label(m), m["group"], {"rps": m["rps"], "p99": m["p99_ms"]}) for m in chosen]
 
 
 def plot_results(results: dict[str, Any], path: Path) -> Path:

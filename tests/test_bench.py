@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bench import instances, measure, nginx_variants, report, run, zdt
+from bench import instances, measure, nginx_variants, plot, report, run, zdt
 from bench.parse import ParseError, parse_h2load, parse_h2load_log, parse_wrk, percentile
 from bench.remote import Container, Local
 from bench.stats import paired_ratios, spread
@@ -198,6 +198,10 @@ def test_report_and_plot_from_recorded_results(tmp_path: Path) -> None:
     assert "Load average" in table
     assert (tmp_path / "results.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert report.main([str(tmp_path / "results.json")]) == 0
+    labels = [bar.label for bar in plot._bars(_recorded_results())]
+    for variant in ("shipped", "proxy-buffering-off"):
+        for side in ("direct", "through nginx"):
+            assert f"nginx variant {variant}: {side} [live]" in labels
 
 
 class _KeepAlive(BaseHTTPRequestHandler):

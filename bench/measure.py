@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from dataclasses import dataclass
 
@@ -19,12 +20,17 @@ class Load:
     seconds: float = 3.0
 
 
+def whole_seconds(seconds: float) -> int:
+    """wrk takes whole seconds only (``-d0.5s`` is refused): at least 1, rounded up."""
+    return max(1, math.ceil(seconds))
+
+
 def wrk_argv(url: str, load: Load) -> list[str]:
     return [
         "wrk",
         f"-t{THREADS}",
         f"-c{load.connections}",
-        f"-d{load.seconds:g}s",
+        f"-d{whole_seconds(load.seconds)}s",
         "--latency",
         "--timeout",
         "5s",
@@ -37,7 +43,7 @@ def h2load_argv(url: str, load: Load, log: str, h1: bool) -> list[str]:
         "h2load",
         f"--clients={load.connections}",
         f"--threads={THREADS}",
-        f"--duration={load.seconds:g}",
+        f"--duration={whole_seconds(load.seconds)}",
         f"--log-file={log}",
         *(["--h1"] if h1 else []),
         url,

@@ -76,7 +76,7 @@ class Bench:
             result = dataclasses.replace(result, server_cpu_us=round(cpu_us, 1))
         return result
 
-    def rounds_of(self, probes: list[Probe], warmup: float = 0.5) -> None:
+    def rounds_of(self, probes: list[Probe], warmup: float = 1.0) -> None:
         """Warm each up (not recorded), then every round runs each probe once, in turn; the
         starting probe rotates so that none always runs first."""
         for probe in probes:
@@ -404,7 +404,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--app", default="app")
     parser.add_argument("--server-name", default="app.kit.test")
     parser.add_argument("--out", type=Path, default=PROJECT / "bench" / "results")
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of one load run")
+    parser.add_argument("--seconds", type=int, default=2, help="length of one load run")
     parser.add_argument("--rounds", type=int, default=3, help="repeats of every figure")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--tuning-routes", default="live", help="routes of the nginx variants")

@@ -235,6 +235,12 @@ def local_server() -> Iterator[str]:
 LOAD = measure.Load(connections=4, seconds=1)
 
 
+def test_load_tools_get_whole_seconds() -> None:
+    assert "-d1s" in measure.wrk_argv("http://x/", measure.Load(64, 0.5))
+    assert "-d3s" in measure.wrk_argv("http://x/", measure.Load(64, 2.2))
+    assert "--duration=2" in measure.h2load_argv("http://x/", measure.Load(64, 2), "/l", h1=True)
+
+
 @pytest.mark.skipif(
     shutil.which("wrk") is None, reason="wrk is not installed (.ci/run installs it)"
 )

@@ -103,6 +103,7 @@ def markdown(results: dict[str, Any]) -> str:
         "of that figure, i.e. requests per CPU second of one configuration relative to the other; "
         "it depends far less on what else runs on the machine than req/s does.",
         "",
+        *([f"Note: {meta['note']}.", ""] if meta.get("note") else []),
     ]
     proxy = _figure_rows(_measurements(results, "proxy"))
     if proxy:

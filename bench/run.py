@@ -24,7 +24,7 @@ from bench.instances import Deployed, Instance
 from bench.measure import Load
 from bench.parse import LoadResult
 from bench.remote import Container, RemoteError
-from bench.stats import paired_ratios, spread
+from bench.stats import capacity_ratio, paired_ratios, spread
 
 PROJECT = Path(__file__).resolve().parents[1]
 ROUTES = {"live": "/health/live", "db": "/v1/items?limit=5"}
@@ -108,7 +108,7 @@ class Bench:
                 "rps": spread([r.rps for r in runs]).to_json(),
                 "p50_ms": spread([r.p50_ms for r in runs]).to_json(),
                 "p99_ms": spread([r.p99_ms for r in runs]).to_json(),
-                "server_cpu_us": spread([r.server_cpu_us for r in runs]).to_json(),
+                "server_cpu_us": _cpu_spread(runs),
                 "errors": sum(r.errors for r in runs),
             }
         )
@@ -119,13 +119,8 @@ class Bench:
         upper, lower = self.runs[top], self.runs[bottom]
         rps = paired_ratios([r.rps for r in upper], [r.rps for r in lower])
         p99 = paired_ratios([r.p99_ms for r in upper], [r.p99_ms for r in lower])
-        # Capacity: how many requests the numerator serves per CPU second, relative to the
-        # denominator (inverse ratio of the server CPU time per request).
-        cpu = [r.server_cpu_us for r in (*upper, *lower)]
-        capacity = (
-            paired_ratios([r.server_cpu_us for r in lower], [r.server_cpu_us for r in upper])
-            if all(cpu)
-            else None
+        capacity = capacity_ratio(
+            [r.server_cpu_us for r in upper], [r.server_cpu_us for r in lower]
         )
         entry: dict[str, Any] = {
             "group": group,
@@ -143,6 +138,13 @@ class Bench:
             f"bench: ratio {name} [{route}]: req/s {rps.median:.2f}, p99 {p99.median:.2f}"
             + (f", capacity {capacity.median:.2f}" if capacity else "")
         )
+
+
+def _cpu_spread(runs: list[LoadResult]) -> dict[str, Any] | None:
+    """Server CPU per request over the rounds that measured it (a reading that is not positive
+    means a worker was reaped between the two reads of the counter)."""
+    measured = [r.server_cpu_us for r in runs if r.server_cpu_us > 0]
+    return spread(measured).to_json() if measured else None
 
 
 def nginx_url(server_name: str, path: str) -> str:

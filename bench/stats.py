@@ -45,3 +45,15 @@ def paired_ratios(numerators: Sequence[float], denominators: Sequence[float]) ->
         raise ValueError("ratios need one numerator per denominator (same rounds)")
     ratios = [n / d for n, d in zip(numerators, denominators, strict=True) if d > 0]
     return spread(ratios)
+
+
+def capacity_ratio(
+    numerator_cpu: Sequence[float], denominator_cpu: Sequence[float]
+) -> Spread | None:
+    """Requests per CPU second of the numerator relative to the denominator, round by round:
+    the inverse ratio of CPU time per request. Rounds where either reading is not positive (not
+    measured, or a worker was reaped between the two reads of the counter) are left out."""
+    pairs = [(n, d) for n, d in zip(numerator_cpu, denominator_cpu, strict=True) if n > 0 and d > 0]
+    if not pairs:
+        return None
+    return spread([d / n for n, d in pairs])

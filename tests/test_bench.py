@@ -315,3 +315,12 @@ def test_rounds_take_turns_and_ratios_pair_the_same_rounds() -> None:
     ratio = bench.ratios[0]
     assert ratio["rps"]["median"] == pytest.approx(1.0)
     assert ratio["capacity"]["median"] == pytest.approx(0.5, rel=0.01)
+
+
+def test_capacity_leaves_out_rounds_without_a_positive_cpu_reading() -> None:
+    from bench.stats import capacity_ratio
+
+    found = capacity_ratio([200.0, -5.0, 100.0], [100.0, 100.0, 0.0])
+    assert found is not None
+    assert (found.median, found.n) == (0.5, 1)
+    assert capacity_ratio([0.0], [1.0]) is None

@@ -33,15 +33,15 @@ IMAGE_WHEELS := .cache/image-wheels
 TEST_IMAGE := fastapi-kit/app:test
 TEST_IMAGE_BASE := fastapi-kit/debian-systemd:bookworm
 
-.PHONY: help setup lint unit platform molecule test demo demo-token demo-destroy bench lock clean vault-rekey \
-	dev dev-tls image test-image
+.PHONY: help setup lint unit platform molecule test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
+	clean vault-rekey dev dev-tls image test-image
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[controller,test]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[controller,test,bench]'
 	touch $@
 
 setup: $(STAMP) ## Create .venv with the app, Ansible and the test tools (pinned by constraints.txt)
@@ -106,13 +106,18 @@ vault-rekey: setup ## New password for every vault file of INVENTORY (VAULT_ID=l
 demo-destroy: setup ## Remove the demo container
 	molecule destroy --scenario-name demo
 
-bench: ## Performance figures of the deployed stack (not built yet)
-	@echo "make bench is not built yet (see the performance issue); nothing was measured." >&2
-	@exit 1
+bench: setup platform ## Performance figures of the stack in a local container: bench/results/ (about 12 min)
+	scripts/bench.sh
+
+bench-smoke: setup ## The bench's smoke test (seconds, no container; part of make unit)
+	pytest tests/test_bench.py
+
+bench-destroy: setup ## Remove the bench container
+	molecule destroy --scenario-name bench
 
 lock: ## Re-resolve every Python dependency and rewrite constraints.txt
 	rm -rf .cache/lock && $(PYTHON) -m venv .cache/lock
-	.cache/lock/bin/pip install --quiet -e '.[controller,test]'
+	.cache/lock/bin/pip install --quiet -e '.[controller,test,bench]'
 	{ echo "# Pinned versions of everything .venv installs (reference app + controller + test tools)."; \
 	  echo "# Regenerate with 'make lock' after changing pyproject.toml; review the diff before committing."; \
 	  .cache/lock/bin/pip freeze --exclude-editable; } > constraints.txt

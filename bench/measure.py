@@ -1,0 +1,71 @@
+"""One bounded load run with wrk or h2load inside the container, parsed."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+
+from bench.parse import LoadResult, parse_h2load, parse_wrk
+from bench.remote import Runner
+
+THREADS = 2
+
+
+@dataclass(frozen=True)
+class Load:
+    """How hard and how long: keep-alive connections and seconds (every run is bounded)."""
+
+    connections: int = 64
+    seconds: float = 3.0
+
+
+def whole_seconds(seconds: float) -> int:
+    """wrk takes whole seconds only (``-d0.5s`` is refused): at least 1, rounded up."""
+    return max(1, math.ceil(seconds))
+
+
+def wrk_argv(url: str, load: Load) -> list[str]:
+    return [
+        "wrk",
+        f"-t{THREADS}",
+        f"-c{load.connections}",
+        f"-d{whole_seconds(load.seconds)}s",
+        "--latency",
+        "--timeout",
+        "5s",
+        url,
+    ]
+
+
+def h2load_argv(url: str, load: Load, log: str, h1: bool) -> list[str]:
+    return [
+        "h2load",
+        f"--clients={load.connections}",
+        f"--threads={THREADS}",
+        f"--duration={whole_seconds(load.seconds)}",
+        f"--log-file={log}",
+        *(["--h1"] if h1 else []),
+        url,
+    ]
+
+
+def wrk(container: Runner, url: str, load: Load) -> LoadResult:
+    result = container.run(*wrk_argv(url, load), timeout=load.seconds + 30)
+    return parse_wrk(result.stdout)
+
+
+def h2load(
+    container: Runner,
+    url: str,
+    load: Load,
+    h1: bool = False,
+    log_dir: str = "/tmp",  # noqa: S108
+) -> LoadResult:
+    # log_dir: in the container, its own /tmp (a tmpfs); the smoke test passes a private one.
+    log = f"{log_dir}/bench-h2load-{uuid.uuid4().hex[:8]}.log"
+    try:
+        result = container.run(*h2load_argv(url, load, log, h1), timeout=load.seconds + 30)
+        return parse_h2load(result.stdout, container.read(log))
+    finally:
+        container.run("rm", "-f", log, check=False)

@@ -107,10 +107,13 @@ def _samples(report: loadgen.Report, prefix: str) -> list[loadgen.Sample]:
     return sorted((s for s in report.samples if s.path.startswith(prefix)), key=lambda s: s.start)
 
 
+def _status(sample: loadgen.Sample) -> int | str:
+    """The HTTP status, or the name of the error that kept the request from getting one."""
+    return sample.status if sample.error is None and sample.status else str(sample.error)
+
+
 def _statuses(report: loadgen.Report, path: str) -> list[int | str]:
-    return [
-        s.status if s.error is None and s.status else str(s.error) for s in _samples(report, path)
-    ]
+    return [_status(s) for s in _samples(report, path)]
 
 
 def _assert_public_never_failed(report: loadgen.Report, name: str) -> int:
@@ -132,11 +135,31 @@ def _switches_once(statuses: list[int | str], before: int, after: int) -> bool:
 def _settled(report: loadgen.Report, path: str) -> list[int | str]:
     """Answers to requests that started after the playbook ended."""
     settle = dict(report.marks)["settle"]
-    return [
-        s.status if s.error is None and s.status else str(s.error)
-        for s in _samples(report, path)
-        if s.start >= settle
-    ]
+    return [_status(s) for s in _samples(report, path) if s.start >= settle]
+
+
+def _rotate(
+    nodes: list[Node],
+    secrets: dict[str, Any],
+    step: str,
+    values: dict[str, str],
+    *args: str,
+    expect_failure: bool = False,
+) -> StepResult:
+    """rotate-secrets.yml under the token mix, after the "vault edit" to ``values``."""
+    vault = _vault_file(secrets, step.replace(" ", "-"), values, app_secrets_mode=MODE)
+    result = _under_load(
+        nodes,
+        f"rotate secrets ({step})",
+        "playbooks/rotate-secrets.yml",
+        *args,
+        "-e",
+        vault,
+        mix=_mix(secrets),
+        expect_failure=expect_failure,
+    )
+    secrets["outputs"][f"rotation ({step})"] = result.output
+    return result
 
 
 def _record(step: str, result: StepResult, node: Node, **figures: Any) -> None:
@@ -213,16 +236,7 @@ def test_rotation_with_token_overlap_under_load(nodes: list[Node], secrets: dict
         "API_TOKEN_PREVIOUS": secrets["old"],
         "LEAK_CANARY": secrets["canary"],
     }
-    step = _under_load(
-        nodes,
-        "rotate secrets (overlap)",
-        "playbooks/rotate-secrets.yml",
-        *VERBOSE,
-        "-e",
-        _vault_file(secrets, "overlap", values, app_secrets_mode=MODE),
-        mix=_mix(secrets),
-    )
-    secrets["outputs"]["rotation (overlap)"] = step.output
+    step = _rotate(nodes, secrets, "overlap", values, *VERBOSE)
     for node in nodes:
         report = step.reports[node.name]
         _assert_public_never_failed(report, node.name)
@@ -242,16 +256,7 @@ def test_rotation_with_token_overlap_under_load(nodes: list[Node], secrets: dict
 def test_grace_run_ends_the_overlap(nodes: list[Node], secrets: dict[str, Any]) -> None:
     """API_TOKEN_PREVIOUS removed: the old token is refused from the switch on."""
     values = {"API_TOKEN": secrets["new"], "LEAK_CANARY": secrets["canary"]}
-    step = _under_load(
-        nodes,
-        "rotate secrets (grace run)",
-        "playbooks/rotate-secrets.yml",
-        *VERBOSE,
-        "-e",
-        _vault_file(secrets, "grace", values, app_secrets_mode=MODE),
-        mix=_mix(secrets),
-    )
-    secrets["outputs"]["rotation (grace run)"] = step.output
+    step = _rotate(nodes, secrets, "grace run", values, *VERBOSE)
     for node in nodes:
         report = step.reports[node.name]
         _assert_public_never_failed(report, node.name)
@@ -266,18 +271,9 @@ def test_a_rejected_secret_set_never_serves(nodes: list[Node], secrets: dict[str
     """An API_TOKEN the app rejects: the run fails naming it, the current set keeps serving."""
     before = {node.name: (_state(node), node.main_pid()) for node in nodes}
     values = {"API_TOKEN": secrets["bad"], "LEAK_CANARY": secrets["canary"]}
-    step = _under_load(
-        nodes,
-        "rotate secrets (rejected set)",
-        "playbooks/rotate-secrets.yml",
-        "-e",
-        _vault_file(secrets, "rejected", values, app_secrets_mode=MODE),
-        "-e",
-        "app_ready_timeout=12",
-        mix=_mix(secrets),
-        expect_failure=True,
+    step = _rotate(
+        nodes, secrets, "rejected set", values, "-e", "app_ready_timeout=12", expect_failure=True
     )
-    secrets["outputs"]["rotation (rejected set)"] = step.output
     assert step.returncode != 0
     assert "The app rejected these secrets of the new set: API_TOKEN" in step.output
     assert secrets["bad"] not in step.output

@@ -33,7 +33,7 @@ IMAGE_WHEELS := .cache/image-wheels
 TEST_IMAGE := fastapi-kit/app:test
 TEST_IMAGE_BASE := fastapi-kit/debian-systemd:bookworm
 
-.PHONY: help setup lint unit platform molecule test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
+.PHONY: help setup sslyze lint unit platform molecule test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
 	clean vault-rekey dev dev-tls image test-image
 
 help: ## List the targets
@@ -43,6 +43,16 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[controller,test,bench]'
 	touch $@
+
+# sslyze (the TLS scan of molecule's tests) pins its own cryptography: a venv of its own.
+SSLYZE_VENV := .cache/sslyze
+SSLYZE_VERSION ?= 6.3.1
+$(SSLYZE_VENV)/.installed:
+	$(PYTHON) -m venv $(SSLYZE_VENV)
+	$(SSLYZE_VENV)/bin/pip install --quiet sslyze==$(SSLYZE_VERSION)
+	touch $@
+
+sslyze: $(SSLYZE_VENV)/.installed ## Install sslyze in .cache/sslyze (the TLS scan of make molecule)
 
 setup: $(STAMP) ## Create .venv with the app, Ansible and the test tools (pinned by constraints.txt)
 
@@ -61,7 +71,7 @@ platform: ## Make sure docker runs and the base image(s) exist (cached by recipe
 	scripts/ensure-docker.sh
 	for suite in $(KIT_SUITES); do scripts/build-image.sh "$$suite"; done
 
-molecule: setup platform ## molecule test (SCENARIO=default)
+molecule: setup platform sslyze ## molecule test (SCENARIO=default)
 	molecule test --scenario-name $(SCENARIO)
 
 test-image: setup platform ## Build the app image on the local Debian 12 base; run it and test it

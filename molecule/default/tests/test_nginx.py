@@ -169,16 +169,25 @@ def test_no_version_disclosed(host: Any, scheme: str) -> None:
     assert "nginx/" not in response.body
 
 
+def tls_profile(host: Any) -> str:
+    """The scenario's Mozilla profile of the host (inventory group_vars tls_profile)."""
+    return "modern" if host.backend.get_hostname().endswith("debian13") else "intermediate"
+
+
 @pytest.mark.parametrize(
-    ("option", "protocol", "accepted"),
+    ("option", "protocol", "profiles"),
     [
-        ("-tls1", "TLSv1", False),
-        ("-tls1_1", "TLSv1.1", False),
-        ("-tls1_2", "TLSv1.2", True),
-        ("-tls1_3", "TLSv1.3", True),
+        ("-tls1", "TLSv1", ()),
+        ("-tls1_1", "TLSv1.1", ()),
+        ("-tls1_2", "TLSv1.2", ("intermediate",)),
+        ("-tls1_3", "TLSv1.3", ("intermediate", "modern")),
     ],
 )
-def test_tls_protocol_versions(host: Any, option: str, protocol: str, accepted: bool) -> None:
+def test_tls_protocol_versions(
+    host: Any, option: str, protocol: str, profiles: tuple[str, ...]
+) -> None:
+    """Intermediate accepts TLS 1.2 and 1.3, modern TLS 1.3 alone; nothing older."""
+    accepted = tls_profile(host) in profiles
     # SECLEVEL=0 lets Debian's openssl offer TLS 1.0/1.1 at all: a refusal is then the server's.
     rc, output = s_client(host, "-servername", DOMAIN, option, "-cipher", "DEFAULT@SECLEVEL=0")
     negotiated = re.search(r"^New, (\S+), Cipher is (\S+)", output, re.M)

@@ -33,7 +33,7 @@ IMAGE_WHEELS := .cache/image-wheels
 TEST_IMAGE := fastapi-kit/app:test
 TEST_IMAGE_BASE := fastapi-kit/debian-systemd:bookworm
 
-.PHONY: help setup lint unit platform molecule test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
+.PHONY: help setup sslyze lint unit platform molecule test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
 	clean vault-rekey dev dev-tls image test-image
 
 help: ## List the targets
@@ -61,7 +61,16 @@ platform: ## Make sure docker runs and the base image(s) exist (cached by recipe
 	scripts/ensure-docker.sh
 	for suite in $(KIT_SUITES); do scripts/build-image.sh "$$suite"; done
 
-molecule: setup platform ## molecule test (SCENARIO=default)
+# sslyze pins cryptography<47 (the .venv has a newer one): its own venv, for the TLS scan test.
+SSLYZE_VERSION := 6.3.1
+SSLYZE := .cache/sslyze/bin/sslyze
+$(SSLYZE):
+	rm -rf .cache/sslyze && $(PYTHON) -m venv .cache/sslyze
+	.cache/sslyze/bin/pip install --quiet 'sslyze==$(SSLYZE_VERSION)'
+
+sslyze: $(SSLYZE) ## sslyze in .cache/sslyze (the molecule TLS scan; run it on your own host too)
+
+molecule: setup platform $(SSLYZE) ## molecule test (SCENARIO=default)
 	molecule test --scenario-name $(SCENARIO)
 
 test-image: setup platform ## Build the app image on the local Debian 12 base; run it and test it

@@ -3,8 +3,8 @@ the list refuses new connections, 80 and 443 pass through docker's published por
 table leaves other tables alone.
 
 Each host is the target of the other: a listener on a port the firewall does not open (7777) is
-started while the kit's table is absent (as on a host before its first converge), the other host
-connects and holds the connection, then the real playbook loads the table again.
+opened by a first apply of the role, the other host
+connects and holds the connection, then the real playbook closes the port again.
 """
 
 from __future__ import annotations
@@ -99,6 +99,8 @@ def _python(name: str, script: str, *args: str) -> subprocess.Popen[str]:
     assert proc.stdin is not None
     proc.stdin.write(script)
     proc.stdin.close()
+    # communicate() flushes stdin unless it is None: it is closed already.
+    proc.stdin = None
     return proc
 
 
@@ -124,7 +126,7 @@ def test_rules_on_disk_and_loaded(pair: list[tuple[str, Any, str]]) -> None:
     for _name, host, _ip_address in pair:
         assert host.service("nftables").is_enabled
         conf = host.file("/etc/nftables.conf").content_string
-        assert "flush ruleset" not in conf
+        assert not re.search(r"^\s*flush ruleset", conf, re.MULTILINE)
         assert 'include "/etc/nftables.d/*.nft"' in conf
         table = host.check_output(f"nft list table {TABLE}")
         assert "policy drop;" in table
@@ -138,8 +140,17 @@ def test_reapply_keeps_open_connections_and_filters_new_ones(
 ) -> None:
     listeners, clients = [], []
     try:
+        # The listener's port is opened by the role itself (a real apply), so conntrack already
+        # tracks the connection when the next apply closes the port. (A connection made while no
+        # ruleset used conntrack is first seen mid-stream as "new": only listed ports keep it,
+        # which is why validate.yml insists on the SSH port.)
+        run_playbook(
+            "playbooks/firewall.yml",
+            "-e",
+            f'{{"firewall_inbound_tcp_ports": [22, 80, 443, {PORT}]}}',
+        )
         for name, host, _ip_address in pair:
-            host.check_output(f"rm -f {GO_FILE}; nft delete table {TABLE}")
+            host.check_output(f"rm -f {GO_FILE}")
             # Another program's table: a (re)apply must leave it alone (no flush ruleset).
             host.check_output("nft add table inet kit_test_other")
             listeners.append(_python(name, LISTENER))

@@ -30,7 +30,10 @@ GOOD: dict[str, Any] = {
 
 
 def _run(
-    tmp_path: Path, settings: dict[str, Any], playbook: str
+    tmp_path: Path,
+    settings: dict[str, Any],
+    playbook: str,
+    host_vars: dict[str, Any] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     inventory = tmp_path / "inventory"
     (inventory / "group_vars" / "all").mkdir(parents=True)
@@ -42,6 +45,7 @@ def _run(
                         "vm1": {
                             "ansible_connection": "community.docker.docker",
                             "ansible_host": "fastapi-kit-no-such-container",
+                            **(host_vars or {}),
                         }
                     },
                     "children": {
@@ -101,6 +105,63 @@ def test_bad_settings_stop_site_before_any_change(
     assert result.returncode != 0
     assert message in output, output[-3000:]
     # The first play that changes hosts never started.
+    assert "PLAY [Baseline" not in output
+    assert "UNREACHABLE" not in output
+
+
+# A host Ansible reaches over SSH (nothing connects: validation runs on the controller).
+OVER_SSH = {"ansible_connection": "ssh", "ansible_host": "192.0.2.1"}
+
+
+def test_firewall_keeping_the_ssh_port_passes_validation(tmp_path: Path) -> None:
+    settings = {
+        **GOOD,
+        "firewall_inbound_tcp_ports": [80, 443],
+        "firewall_inbound_rules": [
+            {"port": 22, "sources": ["198.51.100.0/24", "2001:db8::/32"], "comment": "bastion"},
+            {"port": 8000, "sources": ["10.0.0.7"], "proto": "tcp"},
+        ],
+    }
+    result = _run(tmp_path, settings, "playbooks/validate.yml", host_vars=OVER_SSH)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize(
+    ("settings", "host_vars", "message"),
+    [
+        pytest.param(
+            {**GOOD, "firewall_inbound_tcp_ports": [80, 443]},
+            OVER_SSH,
+            "over SSH on port 22, which firewall_inbound_tcp_ports ([80, 443]) does not open",
+            id="ssh-port-closed",
+        ),
+        pytest.param(
+            GOOD,
+            {**OVER_SSH, "ansible_port": 2222},
+            "over SSH on port 2222",
+            id="custom-ssh-port-closed",
+        ),
+        pytest.param(
+            {**GOOD, "firewall_inbound_rules": [{"port": 8000, "sources": ["10.0.0.300"]}]},
+            None,
+            "firewall_inbound_rules[0] must be",
+            id="bad-source",
+        ),
+        pytest.param(
+            {**GOOD, "firewall_inbound_tcp_ports": [22, "https"]},
+            None,
+            "firewall_inbound_tcp_ports must be a list of port numbers",
+            id="port-name",
+        ),
+    ],
+)
+def test_bad_firewall_settings_stop_site_before_any_change(
+    tmp_path: Path, settings: dict[str, Any], host_vars: dict[str, Any] | None, message: str
+) -> None:
+    result = _run(tmp_path, settings, "site.yml", host_vars=host_vars)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert " ".join(message.split()) in " ".join(output.split()), output[-3000:]
     assert "PLAY [Baseline" not in output
     assert "UNREACHABLE" not in output
 

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from conftest import record_result
 
 APP = "app"
 STATE = f"/var/lib/{APP}/deploy.json"
@@ -187,6 +188,15 @@ def test_sandbox_exposure_within_goal(host: Any) -> None:
     assert result.rc == 0, result.stdout[-600:]
     score = re.search(r"Overall exposure level for \S+: ([0-9.]+)", result.stdout)
     assert score is not None
+    record_result(
+        "hardening",
+        {
+            "step": "systemd-analyze security",
+            "host": host.backend.get_hostname(),
+            "unit": _unit(host),
+            "exposure": float(score.group(1)),
+        },
+    )
     assert float(score.group(1)) <= 1.5
 
 

@@ -106,3 +106,9 @@ def test_published_ports_bind_loopback_only(host: Any) -> None:
     bindings = [b for entries in ports.values() if entries for b in entries]
     assert bindings, "the VM stand-in publishes its HTTP and HTTPS ports"
     assert {b["HostIp"] for b in bindings} == {"127.0.0.1"}
+
+
+def test_ssh_hardening_skips_hosts_without_sshd(host: Any) -> None:
+    """The containers have no sshd: the ssh role (ssh_hardening_enabled: auto) writes nothing."""
+    assert not host.file("/usr/sbin/sshd").exists
+    assert not host.file("/etc/ssh/sshd_config.d/00-kit-hardening.conf").exists

@@ -1,0 +1,103 @@
+"""nginx's limits (429 for a client over its rate, others unaffected) and the maintenance page
+(503 with Retry-After when the app is stopped), on each host."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import ssl
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+from conftest import published_port, record_result
+
+APP = "app"
+SERVER_NAME = "app.kit.test"
+ROOT = "/tmp/kit-hardening-root.pem"
+CURL = (
+    f"curl --silent --max-time 10 --resolve {SERVER_NAME}:443:127.0.0.1 --cacert {ROOT}"
+    " --output /dev/null"
+)
+
+
+@pytest.fixture(scope="module")
+def pebble_root(host: Any) -> str:
+    root: str = host.check_output(
+        "curl -sS --fail --cacert /etc/pebble/https-ca.pem https://localhost:15000/roots/0"
+        f" | tee {ROOT}"
+    )
+    return root + "\n"
+
+
+def _from_controller(host: Any, root: str, path: str) -> tuple[int, dict[str, str], str]:
+    """GET through the published port (TLS, SNI app.kit.test): the source nginx sees is docker's
+    bridge (exempt in the scenario)."""
+    name = host.backend.get_hostname()
+    context = ssl.create_default_context(cadata=root)
+    raw = socket.create_connection(("127.0.0.1", published_port(name, 443)), timeout=10)
+    with context.wrap_socket(raw, server_hostname=SERVER_NAME) as sock:
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {SERVER_NAME}\r\nConnection: close\r\n\r\n".encode()
+        )
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, dict(response.getheaders()), response.read().decode()
+
+
+def test_burst_over_the_rate_gets_429_with_headers(host: Any, pebble_root: str) -> None:
+    # 200 requests, 50 at a time, from 127.0.0.1 inside the host (not exempt): far over
+    # 20 r/s with a burst of 40.
+    out = host.check_output(
+        f"{CURL} --parallel --parallel-max 50"
+        " --write-out '%{http_code} %header{strict-transport-security}\\n'"
+        f" 'https://{SERVER_NAME}/health/live?[1-200]'"
+    )
+    lines = out.splitlines()
+    codes = Counter(line.split(" ", 1)[0] for line in lines)
+    assert codes["429"] > 0, codes
+    assert codes["200"] >= 40, codes
+    assert set(codes) <= {"200", "429"}, codes
+    assert all("max-age=63072000" in line for line in lines if line.startswith("429"))
+    # Meanwhile an exempt client (the controller) and, a moment later, the same client at a
+    # normal rate pass.
+    status, _, _ = _from_controller(host, pebble_root, "/health/live")
+    assert status == 200
+    time.sleep(1.0)
+    assert (
+        host.check_output(f"{CURL} --write-out '%{{http_code}}' https://{SERVER_NAME}/health/live")
+        == "200"
+    )
+    record_result(
+        "hardening",
+        {"step": "burst 200 requests", "host": host.backend.get_hostname(), "codes": dict(codes)},
+    )
+
+
+def test_stopped_app_answers_503_maintenance_page(host: Any, pebble_root: str) -> None:
+    state = json.loads(host.file(f"/var/lib/{APP}/deploy.json").content_string)
+    colour = state["active"]
+    units = f"{APP}@{colour}.socket {APP}@{colour}.service"
+    enabled = host.run(f"systemctl is-enabled {units}").stdout
+    host.check_output(f"systemctl stop {units}")
+    try:
+        status, headers, body = _from_controller(host, pebble_root, "/health/live")
+        page_status, _, _ = _from_controller(host, pebble_root, "/v1/items")
+    finally:
+        host.check_output(f"systemctl start {units}")
+    assert status == 503
+    assert page_status == 503
+    assert "Down for maintenance" in body
+    assert headers.get("Retry-After") == "30"
+    assert "max-age=63072000" in headers.get("Strict-Transport-Security", "")
+    assert headers.get("X-Content-Type-Options") == "nosniff"
+    # Back as before: the same colour serves, enabled as before.
+    deadline = time.monotonic() + 30
+    while _from_controller(host, pebble_root, "/health/ready")[0] != 200:
+        assert time.monotonic() < deadline, "the app did not answer again within 30 s"
+        time.sleep(0.5)
+    assert json.loads(host.file(f"/var/lib/{APP}/deploy.json").content_string) == state
+    assert host.run(f"systemctl is-enabled {units}").stdout == enabled
+    assert host.service(f"{APP}@{colour}.service").is_running

@@ -33,7 +33,7 @@ IMAGE_WHEELS := .cache/image-wheels
 TEST_IMAGE := fastapi-kit/app:test
 TEST_IMAGE_BASE := fastapi-kit/debian-systemd:bookworm
 
-.PHONY: help setup sslyze lint unit platform molecule test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
+.PHONY: help setup sslyze lint unit platform molecule test-cluster test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
 	clean vault-rekey dev dev-tls image test-image
 
 help: ## List the targets
@@ -73,6 +73,9 @@ platform: ## Make sure docker runs and the base image(s) exist (cached by recipe
 
 molecule: setup platform sslyze ## molecule test (SCENARIO=default)
 	molecule test --scenario-name $(SCENARIO)
+
+test-cluster: setup platform ## molecule test of the proxy tier (1 proxy + 2 app hosts, rolling releases; ~15 min)
+	molecule test --scenario-name cluster
 
 test-image: setup platform ## Build the app image on the local Debian 12 base; run it and test it
 	$(MAKE) --no-print-directory image IMAGE=$(TEST_IMAGE) IMAGE_BASE=$(TEST_IMAGE_BASE)

@@ -47,6 +47,13 @@ def site_vars() -> dict[str, Any]:
 
 
 PROJECT = SCENARIO.parents[1]
+
+
+def host_tls_profile(host: Any) -> str:
+    """The host's Mozilla profile, as group_vars set tls_profile (Debian 13: modern)."""
+    return "modern" if host.backend.get_hostname().endswith("debian13") else "intermediate"
+
+
 # Figures the side effects measure (requests, errors, latencies, durations), one JSON object a
 # line; printed at the end of the run and kept for the closing note and `make bench`.
 RESULTS = Path(os.environ.get("KIT_RESULTS_DIR", PROJECT / ".cache" / "results"))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from conftest import host_tls_profile
 
 DOMAIN = "app.kit.test"
 SITE_FILE = "/etc/nginx/sites-available/app.conf"
@@ -169,11 +170,6 @@ def test_no_version_disclosed(host: Any, scheme: str) -> None:
     assert "nginx/" not in response.body
 
 
-def tls_profile(host: Any) -> str:
-    """The scenario's Mozilla profile of the host (inventory group_vars tls_profile)."""
-    return "modern" if host.backend.get_hostname().endswith("debian13") else "intermediate"
-
-
 @pytest.mark.parametrize(
     ("option", "protocol", "profiles"),
     [
@@ -187,7 +183,7 @@ def test_tls_protocol_versions(
     host: Any, option: str, protocol: str, profiles: tuple[str, ...]
 ) -> None:
     """Intermediate accepts TLS 1.2 and 1.3, modern TLS 1.3 alone; nothing older."""
-    accepted = tls_profile(host) in profiles
+    accepted = host_tls_profile(host) in profiles
     # SECLEVEL=0 lets Debian's openssl offer TLS 1.0/1.1 at all: a refusal is then the server's.
     rc, output = s_client(host, "-servername", DOMAIN, option, "-cipher", "DEFAULT@SECLEVEL=0")
     negotiated = re.search(r"^New, (\S+), Cipher is (\S+)", output, re.M)

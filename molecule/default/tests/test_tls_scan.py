@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT, published_port, record_result
+from conftest import PROJECT, host_tls_profile, published_port, record_result
 
 SSLYZE = os.environ.get("KIT_SSLYZE", str(PROJECT / ".cache" / "sslyze" / "bin" / "sslyze"))
 PROFILES = PROJECT / "molecule" / "resources" / "tls"
@@ -32,10 +32,6 @@ CA_SIGNATURE_RULE = re.compile(
     r"^\s*\* certificate_signatures: Deployed certificate signatures are "
     r"\{'sha256WithRSAEncryption'\}"
 )
-
-
-def _profile(host: Any) -> str:
-    return "modern" if host.backend.get_hostname().endswith("debian13") else "intermediate"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +45,7 @@ def scan(host: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str,
         )
         + "\n"
     )
-    profile = _profile(host)
+    profile = host_tls_profile(host)
     target = f"127.0.0.1:{published_port(name, 443)}"
     result = subprocess.run(
         [

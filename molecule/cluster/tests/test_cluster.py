@@ -13,6 +13,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import subprocess
 import sys
 import time
@@ -138,6 +139,84 @@ def test_app_hosts_listen_on_their_private_address_only(proxy: Node, apps: dict[
         assert not host.file(f"/run/{APP}/blue.sock").exists
         assert not host.file(f"/run/{APP}/green.sock").exists
         assert not host.package("nginx").is_installed
+
+
+def _connects(host: Any, address: str, port: int) -> bool:
+    """A new TCP connection from ``host`` (a testinfra host, or None: the controller) in 3 s."""
+    probe = (
+        "import socket, sys\n"
+        "try:\n"
+        "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()\n"
+        "    print('open')\n"
+        "except OSError as error:\n"
+        "    print('closed', error)\n"
+    )
+    argv = ["python3", "-c", probe, address, str(port)]
+    if host is None:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+    else:
+        out = host.check_output(shlex.join(argv))
+    return out.strip() == "open"
+
+
+def test_app_hosts_admit_the_proxy_alone(proxy: Node, apps: dict[str, Any]) -> None:
+    """The app hosts' firewall opens the instance ports to the proxy's address and nothing else
+    (the controller, on the docker network's gateway, is refused); 80 and 443 are not open there."""
+    proxy_address = _address(proxy.host)
+    for name, host in apps.items():
+        address, active = _address(host), _state(host)["active"]
+        table = host.check_output("nft list table inet kit_firewall")
+        for port in PORTS.values():
+            assert re.search(
+                rf"ip saddr {re.escape(proxy_address)} tcp dport {port} counter .*accept", table
+            ), table
+        assert "tcp dport { 22 }" in table or "tcp dport 22 " in table, table
+        assert _connects(proxy.host, address, PORTS[active]), name
+        assert not _connects(None, address, PORTS[active]), name
+        # The other app host is not a proxy either.
+        other = next(h for n, h in apps.items() if n != name)
+        assert not _connects(other, address, PORTS[active]), name
+    table = proxy.host.check_output("nft list table inet kit_firewall")
+    assert "80, 443" in table, table
+
+
+TLS_DIR = "/etc/kit-internal-tls"
+
+
+def test_the_proxy_reaches_the_app_hosts_over_verified_tls(
+    proxy: Node, apps: dict[str, Any]
+) -> None:
+    """app_internal_tls (the scenario's group_vars): each app host serves a certificate of the
+    internal CA for its address; nginx verifies it; the CA key stays on the proxy."""
+    site = proxy.host.file(f"/etc/nginx/sites-available/{APP}.conf").content_string
+    assert f"proxy_pass https://{APP}_app;" in site
+    assert "proxy_ssl_verify on;" in site
+    assert f"proxy_ssl_trusted_certificate {TLS_DIR}/ca.pem;" in site
+    ca_key = proxy.host.file("/etc/kit-internal-ca/ca.key")
+    assert ca_key.exists
+    assert (ca_key.mode, ca_key.user) == (0o600, "root")
+    for name, host in apps.items():
+        address, active = _address(host), _state(host)["active"]
+        assert not host.file("/etc/kit-internal-ca").exists, name
+        key = host.file(f"{TLS_DIR}/key.pem")
+        assert (key.mode, key.user) == (0o600, "root"), name
+        text = host.check_output(f"openssl x509 -in {TLS_DIR}/cert.pem -noout -text")
+        assert f"IP Address:{address}" in text, text
+        assert f"DNS:{APP}.internal" in text, text
+        assert re.search(rf"Issuer: CN ?= ?{APP} internal CA", text), text
+        url = f"https://{address}:{PORTS[active]}/health/live"
+        # Trusting the internal CA, the proxy gets through; trusting nothing, curl refuses the
+        # certificate (60); plain HTTP gets no answer from a TLS listener.
+        ok = proxy.host.run(
+            f"curl -sS -o /dev/null -w '%{{http_code}}' --cacert {TLS_DIR}/ca.pem {url}"
+        )
+        assert ok.stdout == "200", (name, ok.stderr)
+        untrusted = proxy.host.run(f"curl -sS -o /dev/null --max-time 5 {url}")
+        assert untrusted.rc == 60, (name, untrusted.rc, untrusted.stderr)
+        plain = proxy.host.run(
+            f"curl -sS -o /dev/null -w '%{{http_code}}' --max-time 5 http://{address}:{PORTS[active]}/"
+        )
+        assert plain.stdout != "200", name
 
 
 def test_the_proxy_balances_over_every_app_host(proxy: Node, apps: dict[str, Any]) -> None:

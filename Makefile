@@ -33,7 +33,7 @@ IMAGE_WHEELS := .cache/image-wheels
 TEST_IMAGE := fastapi-kit/app:test
 TEST_IMAGE_BASE := fastapi-kit/debian-systemd:bookworm
 
-.PHONY: help setup sslyze lint unit platform molecule test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
+.PHONY: help setup sslyze lint unit platform molecule test-cluster bench-cluster test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
 	clean vault-rekey dev dev-tls image test-image
 
 help: ## List the targets
@@ -73,6 +73,9 @@ platform: ## Make sure docker runs and the base image(s) exist (cached by recipe
 
 molecule: setup platform sslyze ## molecule test (SCENARIO=default)
 	molecule test --scenario-name $(SCENARIO)
+
+test-cluster: setup platform ## molecule test of the proxy tier (1 proxy + 2 app hosts, rolling releases; ~22 min)
+	molecule test --scenario-name cluster
 
 test-image: setup platform ## Build the app image on the local Debian 12 base; run it and test it
 	$(MAKE) --no-print-directory image IMAGE=$(TEST_IMAGE) IMAGE_BASE=$(TEST_IMAGE_BASE)
@@ -118,6 +121,9 @@ demo-destroy: setup ## Remove the demo container
 
 bench: setup platform ## Performance figures of the stack in a local container: bench/results/ (about 12 min)
 	scripts/bench.sh
+
+bench-cluster: setup platform ## The proxy tier's test plus deploy timings (1 and 2 app hosts, serial 1 and 2): .cache/results/cluster.jsonl
+	KIT_CLUSTER_TIMING=1 molecule test --scenario-name cluster
 
 bench-smoke: setup ## The bench's smoke test (seconds, no container; part of make unit)
 	pytest tests/test_bench.py

@@ -29,11 +29,14 @@ from typing import Any
 import pytest
 import yaml
 from conftest import PROJECT, SCENARIO, TEST_VAULT_ID, record_result, run_playbook
-from test_releases import Node, StepResult, _under_load, nodes  # noqa: F401 (fixture)
+from test_releases import nodes  # noqa: F401 (fixture)
 
+sys.path.insert(0, str(PROJECT / "molecule" / "resources"))
 sys.path.insert(0, str(PROJECT / "scripts"))
 
 import loadgen
+from kitload import Node, StepResult
+from kitload import under_load as _under_load
 
 APP = "app"
 SETS = f"/etc/{APP}/secrets"

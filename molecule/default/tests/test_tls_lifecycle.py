@@ -15,13 +15,19 @@ import dataclasses
 import json
 import socket
 import ssl
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import record_result, run_playbook
+from conftest import PROJECT, record_result, run_playbook
 from cryptography import x509
-from test_releases import Node, StepResult, _under_load, nodes  # noqa: F401 (fixture)
+from test_releases import nodes  # noqa: F401 (fixture)
+
+sys.path.insert(0, str(PROJECT / "molecule" / "resources"))
+
+from kitload import Node, StepResult
+from kitload import under_load as _under_load
 
 SERVER_NAME = "app.kit.test"
 DOMAINS = ["app.kit.test", "www.kit.test"]

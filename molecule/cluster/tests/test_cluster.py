@@ -1,0 +1,482 @@
+"""The proxy tier: one nginx proxy in front of two app hosts serving gunicorn over TCP.
+
+Static checks of every host (private-address listeners, per-host upstream files, passive health
+settings), then side effects through the proxy's 127.0.0.1-published HTTPS port under load
+(molecule/resources/kitload.py): a rolling deploy, a rolling secret rotation, an app host stopped
+with `docker stop` mid-load and started again, a roll whose second host's release never gets
+ready, and (make bench-cluster) deploy timings for one and two app hosts with serial 1 and 2.
+The steps run in order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shlex
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import testinfra  # type: ignore[import-untyped]
+import yaml
+from conftest import PROJECT, published_port, record_result, run_playbook
+
+sys.path.insert(0, str(PROJECT / "molecule" / "resources"))
+sys.path.insert(0, str(PROJECT / "scripts"))
+
+import loadgen
+from kitload import (
+    APP,
+    PEBBLE_ROOT,
+    SERVER_NAME,
+    Node,
+    StepResult,
+    copy_source,
+    during_load,
+    new_feature,
+    under_load,
+)
+
+PORTS = {"blue": 8001, "green": 8002}
+UPSTREAMS = f"/etc/nginx/upstreams/{APP}.d"
+# nginx's fail_timeout (group default): a failed app host is tried again after it.
+FAIL_TIMEOUT = 10
+
+
+def _groups() -> dict[str, list[str]]:
+    loaded = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text())
+    return {group: sorted(loaded[group]["hosts"]) for group in ("app", "proxy")}
+
+
+@pytest.fixture(scope="module")
+def proxy(tmp_path_factory: pytest.TempPathFactory) -> Node:
+    """The proxy host with its published HTTPS port and the root of its Pebble CA."""
+    name = _groups()["proxy"][0]
+    host = testinfra.get_host(f"docker://{name}")
+    root = host.check_output(
+        "curl -sS --fail --cacert /etc/pebble/https-ca.pem https://localhost:15000/roots/0"
+        f" | tee {PEBBLE_ROOT}"
+    )
+    cafile = tmp_path_factory.mktemp(name) / "pebble-root.pem"
+    cafile.write_text(root + "\n")
+    return Node(name, host, published_port(name, 443), str(cafile))
+
+
+@pytest.fixture(scope="module")
+def apps() -> dict[str, Any]:
+    return {name: testinfra.get_host(f"docker://{name}") for name in _groups()["app"]}
+
+
+def _state(host: Any) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads(host.file(f"/var/lib/{APP}/deploy.json").content_string)
+    return loaded
+
+
+def _release(host: Any) -> str:
+    state = _state(host)
+    return str(state["colours"][state["active"]]["release"])
+
+
+def _address(host: Any) -> str:
+    """The host's private address: the source address of its default route."""
+    route = host.check_output("ip -4 -o route get 1.1.1.1").split()
+    return str(route[route.index("src") + 1])
+
+
+def _member(proxy: Node, name: str) -> str:
+    return str(proxy.host.file(f"{UPSTREAMS}/{name}.conf").content_string)
+
+
+def _assert_serving(proxy: Node, apps: dict[str, Any]) -> None:
+    """Each app host's active colour listens on its private address only, and is in the upstream."""
+    for name, host in apps.items():
+        state = _state(host)
+        active = state["active"]
+        address = _address(host)
+        assert host.service(f"{APP}@{active}.service").is_running
+        listening = host.check_output("ss -Hltn").split("\n")
+        local = [line.split()[3] for line in listening if line.strip()]
+        assert f"{address}:{PORTS[active]}" in local, local
+        assert not [
+            a for a in local if a.endswith((":8001", ":8002")) and a != f"{address}:{PORTS[active]}"
+        ]
+        member = _member(proxy, name)
+        assert re.search(
+            rf"^server {re.escape(address)}:{PORTS[active]} max_fails=1 fail_timeout=10s;$",
+            member,
+            re.M,
+        ), member
+
+
+def _main_pid(host: Any) -> str:
+    unit = f"{APP}@{_state(host)['active']}.service"
+    return str(host.check_output(f"systemctl show --property MainPID --value {unit}"))
+
+
+def _versions(step: StepResult, name: str) -> set[str]:
+    return {s.version for s in step.reports[name].samples if s.version}
+
+
+def _failed(step: StepResult, name: str, method: str) -> int:
+    return sum(not s.ok for s in step.reports[name].samples if s.method == method)
+
+
+def _summary(output: str) -> str:
+    start = output.rfind("TASK [app : Show which host runs which release]")
+    end = output.find("TASK [", start + 1)
+    return output[start : end if end > 0 else len(output)] if start >= 0 else ""
+
+
+def test_app_hosts_listen_on_their_private_address_only(proxy: Node, apps: dict[str, Any]) -> None:
+    _assert_serving(proxy, apps)
+    for host in apps.values():
+        # No unix socket, no nginx on an app host.
+        assert not host.file(f"/run/{APP}/blue.sock").exists
+        assert not host.file(f"/run/{APP}/green.sock").exists
+        assert not host.package("nginx").is_installed
+
+
+def _connects(host: Any, address: str, port: int) -> bool:
+    """A new TCP connection from ``host`` (a testinfra host, or None: the controller) in 3 s."""
+    probe = (
+        "import socket, sys\n"
+        "try:\n"
+        "    socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3).close()\n"
+        "    print('open')\n"
+        "except OSError as error:\n"
+        "    print('closed', error)\n"
+    )
+    argv = ["python3", "-c", probe, address, str(port)]
+    if host is None:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout
+    else:
+        out = host.check_output(shlex.join(argv))
+    return out.strip() == "open"
+
+
+def test_app_hosts_admit_the_proxy_alone(proxy: Node, apps: dict[str, Any]) -> None:
+    """The app hosts' firewall opens the instance ports to the proxy's address and nothing else
+    (the controller, on the docker network's gateway, is refused); 80 and 443 are not open there."""
+    proxy_address = _address(proxy.host)
+    for name, host in apps.items():
+        address, active = _address(host), _state(host)["active"]
+        table = host.check_output("nft list table inet kit_firewall")
+        for port in PORTS.values():
+            assert re.search(
+                rf"ip saddr {re.escape(proxy_address)} tcp dport {port} counter .*accept", table
+            ), table
+        assert "tcp dport { 22 }" in table or "tcp dport 22 " in table, table
+        assert _connects(proxy.host, address, PORTS[active]), name
+        assert not _connects(None, address, PORTS[active]), name
+        # The other app host is not a proxy either.
+        other = next(h for n, h in apps.items() if n != name)
+        assert not _connects(other, address, PORTS[active]), name
+    table = proxy.host.check_output("nft list table inet kit_firewall")
+    assert "80, 443" in table, table
+
+
+TLS_DIR = "/etc/kit-internal-tls"
+
+
+def test_the_proxy_reaches_the_app_hosts_over_verified_tls(
+    proxy: Node, apps: dict[str, Any]
+) -> None:
+    """app_internal_tls (the scenario's group_vars): each app host serves a certificate of the
+    internal CA for its address; nginx verifies it; the CA key stays on the proxy."""
+    site = proxy.host.file(f"/etc/nginx/sites-available/{APP}.conf").content_string
+    assert f"proxy_pass https://{APP}_app;" in site
+    assert "proxy_ssl_verify on;" in site
+    assert f"proxy_ssl_trusted_certificate {TLS_DIR}/ca.pem;" in site
+    ca_key = proxy.host.file("/etc/kit-internal-ca/ca.key")
+    assert ca_key.exists
+    assert (ca_key.mode, ca_key.user) == (0o600, "root")
+    for name, host in apps.items():
+        address, active = _address(host), _state(host)["active"]
+        assert not host.file("/etc/kit-internal-ca").exists, name
+        key = host.file(f"{TLS_DIR}/key.pem")
+        assert (key.mode, key.user) == (0o600, "root"), name
+        text = host.check_output(f"openssl x509 -in {TLS_DIR}/cert.pem -noout -text")
+        assert f"IP Address:{address}" in text, text
+        assert f"DNS:{APP}.internal" in text, text
+        assert re.search(rf"Issuer: CN ?= ?{APP} internal CA", text), text
+        url = f"https://{address}:{PORTS[active]}/health/live"
+        # Trusting the internal CA, the proxy gets through; trusting nothing, curl refuses the
+        # certificate (60); plain HTTP gets no answer from a TLS listener.
+        ok = proxy.host.run(
+            f"curl -sS -o /dev/null -w '%{{http_code}}' --cacert {TLS_DIR}/ca.pem {url}"
+        )
+        assert ok.stdout == "200", (name, ok.stderr)
+        untrusted = proxy.host.run(f"curl -sS -o /dev/null --max-time 5 {url}")
+        assert untrusted.rc == 60, (name, untrusted.rc, untrusted.stderr)
+        plain = proxy.host.run(
+            f"curl -sS -o /dev/null -w '%{{http_code}}' --max-time 5 http://{address}:{PORTS[active]}/"
+        )
+        assert plain.stdout != "200", name
+
+
+def test_the_proxy_balances_over_every_app_host(proxy: Node, apps: dict[str, Any]) -> None:
+    upstream = proxy.host.file(f"/etc/nginx/upstreams/{APP}.conf").content_string
+    assert f"include {UPSTREAMS}/*.conf;" in upstream
+    files = sorted(proxy.host.check_output(f"ls -1 {UPSTREAMS}").split())
+    assert files == sorted(f"{name}.conf" for name in apps)
+    site = proxy.host.file(f"/etc/nginx/sites-available/{APP}.conf").content_string
+    assert "proxy_next_upstream error timeout;" in site
+    assert not proxy.host.service(f"{APP}@blue.service").is_running
+    # Both app hosts answer through the proxy (its access log names the upstream address).
+    for _ in range(12):
+        proxy.curl("/version")
+    time.sleep(6)  # access_log flush=5s
+    log = proxy.host.check_output("tail -n 12 /var/log/nginx/access.log")
+    for host in apps.values():
+        assert f"ua={_address(host)}:" in log, log
+
+
+def test_a_rolling_deploy_under_load(
+    proxy: Node, apps: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    old = {name: _release(host) for name, host in apps.items()}
+    source = copy_source(tmp_path_factory.mktemp("new"), new_feature)
+    step = under_load(
+        [proxy], "cluster rolling deploy", "playbooks/deploy.yml", "-e", f"app_source={source}"
+    )
+    new = {name: _release(host) for name, host in apps.items()}
+    assert len(set(new.values())) == 1
+    assert set(new.values()).isdisjoint(old.values())
+    # One batch per app host (serial 1), each drained first, the summary names both.
+    assert step.output.count("PLAY [Deploy the app") == len(apps)
+    assert len(re.findall(r"TASK \[nginx : Write the upstream servers\]", step.output)) >= 2 * len(
+        apps
+    )
+    summary = _summary(step.output)
+    for name in apps:
+        assert f"{name}: release {new[name]}" in summary, summary
+    assert _failed(step, proxy.name, "GET") == 0
+    assert _failed(step, proxy.name, "POST") == 0
+    assert _versions(step, proxy.name) <= set(old.values()) | set(new.values())
+    _assert_serving(proxy, apps)
+
+
+def test_a_rolling_rotation_under_load(
+    proxy: Node, apps: dict[str, Any], vault_secrets: dict[str, str]
+) -> None:
+    before = {
+        name: _state(host)["colours"][_state(host)["active"]]["secrets"]
+        for name, host in apps.items()
+    }
+    rotated = {**vault_secrets, "API_TOKEN": secrets.token_urlsafe(32)}
+    step = under_load(
+        [proxy],
+        "cluster rolling rotation",
+        "playbooks/rotate-secrets.yml",
+        "-e",
+        json.dumps({"app_secrets": rotated}),
+    )
+    after = {
+        name: _state(host)["colours"][_state(host)["active"]]["secrets"]
+        for name, host in apps.items()
+    }
+    assert len(set(after.values())) == 1
+    assert set(after.values()).isdisjoint(before.values())
+    assert step.output.count("PLAY [Rotate the app's secrets]") == len(apps)
+    assert _failed(step, proxy.name, "GET") == 0
+    assert _failed(step, proxy.name, "POST") == 0
+    # The API answers the new token through the proxy.
+    proxy.curl("/v1/items", f"-H 'Authorization: Bearer {rotated['API_TOKEN']}'")
+    _assert_serving(proxy, apps)
+
+
+def _stop_and_start(
+    name: str, apps: dict[str, Any], proxy: Node
+) -> subprocess.CompletedProcess[str]:
+    """docker stop one app host for a while under load, then start it and wait until it serves."""
+    time.sleep(5)
+    stopped = subprocess.run(["docker", "stop", name], capture_output=True, text=True, check=True)
+    time.sleep(20)
+    subprocess.run(["docker", "start", name], capture_output=True, text=True, check=True)
+    deadline = time.monotonic() + 90
+    host = testinfra.get_host(f"docker://{name}")
+    while time.monotonic() < deadline:
+        if host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"):
+            break
+        time.sleep(1)
+    return stopped
+
+
+def test_an_app_host_stopped_mid_load_costs_no_get(proxy: Node, apps: dict[str, Any]) -> None:
+    name = sorted(apps)[-1]
+    address = _address(apps[name])
+    step = during_load(
+        [proxy],
+        f"docker stop {name}",
+        lambda: _stop_and_start(name, apps, proxy),
+        expect_failure=True,
+    )
+    report = step.reports[proxy.name]
+    failed_gets, failed_posts = _failed(step, proxy.name, "GET"), _failed(step, proxy.name, "POST")
+    record_result(
+        "cluster",
+        {
+            "step": "docker stop of an app host",
+            "host": name,
+            "seconds": round(step.seconds, 1),
+            "rc": step.returncode,
+            "requests": len(report.samples),
+            "failed_gets": failed_gets,
+            "failed_posts": failed_posts,
+            "max_latency_ms": round(max(s.latency for s in report.samples) * 1000, 1),
+            "post_errors": sorted({str(s.error or s.status) for s in report.samples if not s.ok}),
+        },
+    )
+    assert step.returncode == 0
+    assert failed_gets == 0, [s for s in report.samples if not s.ok][:5]
+    # Back: the socket-activated instance started at boot, and the proxy sends to it again
+    # once fail_timeout has passed.
+    host = testinfra.get_host(f"docker://{name}")
+    state = _state(host)
+    assert (
+        host.service(f"{APP}@{state['active']}.service").is_running
+        or host.socket(f"tcp://{address}:{PORTS[state['active']]}").is_listening
+    )
+    time.sleep(FAIL_TIMEOUT + 1)
+    load = loadgen.LoadGenerator(
+        loadgen.Target("127.0.0.1", proxy.port, SERVER_NAME, proxy.cafile),
+        workers=2,
+        rate=20.0,
+        max_seconds=8,
+        max_requests=400,
+    )
+    load.start()
+    load.wait(8)
+    after = load.stop()
+    assert all(s.ok for s in after.samples), after.summary()
+    time.sleep(6)
+    log = proxy.host.check_output("tail -n 100 /var/log/nginx/access.log")
+    assert f"ua={address}:{PORTS[state['active']]}" in log
+    _assert_serving(proxy, apps)
+
+
+def _not_ready_on(name: str) -> str:
+    """app_env for a deploy that is never ready on host ``name`` only (unwritable database path)."""
+    broken = f"/srv/{APP}/releases/unwritable/app.sqlite3"
+    return (
+        "{{ {'DATABASE_PATH': '" + broken + "'} if inventory_hostname == '" + name + "' else {} }}"
+    )
+
+
+def test_a_roll_stops_at_a_host_whose_release_never_gets_ready(
+    proxy: Node, apps: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Policy: the hosts before the failed one keep the new release; the failed one keeps serving
+    its old release (re-added to the upstream on it); the run fails and names who runs what."""
+    first, second = sorted(apps)
+    old = {name: _release(host) for name, host in apps.items()}
+    pid = _main_pid(apps[second])
+    source = copy_source(tmp_path_factory.mktemp("half"), new_feature)
+    step = under_load(
+        [proxy],
+        "cluster roll with a not-ready second host",
+        "playbooks/deploy.yml",
+        "-e",
+        f"app_source={source}",
+        "-e",
+        json.dumps({"app_ready_timeout": 12, "app_migrate_command": []}),
+        "-e",
+        f"app_env={_not_ready_on(second)}",
+        expect_failure=True,
+    )
+    assert step.returncode != 0
+    assert "did not answer /health/ready" in step.output
+    new_first, new_second = _release(apps[first]), _release(apps[second])
+    assert new_first != old[first]
+    assert new_second == old[second]
+    assert _main_pid(apps[second]) == pid
+    summary = _summary(step.output)
+    assert f"{first}: release {new_first}" in summary, summary
+    assert f"{second}: release {old[second]}" in summary, summary
+    assert _failed(step, proxy.name, "GET") == 0
+    assert _failed(step, proxy.name, "POST") == 0
+    _assert_serving(proxy, apps)
+
+
+@pytest.mark.parametrize(
+    ("hosts", "serial"),
+    [(1, 1), (2, 1), (2, 2)],
+    ids=["1-host", "2-hosts-serial-1", "2-hosts-serial-2"],
+)
+def test_deploy_time(
+    proxy: Node,
+    apps: dict[str, Any],
+    tmp_path_factory: pytest.TempPathFactory,
+    hosts: int,
+    serial: int,
+) -> None:
+    """A new release (the wheels are built anew) to 1 or 2 app hosts; 1 host has one batch
+    whatever serial is. A figure, not a pass/fail bound: run by `make bench-cluster` only."""
+    if not os.environ.get("KIT_CLUSTER_TIMING"):
+        pytest.skip("deploy timings are a benchmark: make bench-cluster")
+    targets = sorted(apps)[:hosts]
+    source = copy_source(tmp_path_factory.mktemp(f"timing-{uuid.uuid4().hex[:6]}"), new_feature)
+    started = time.monotonic()
+    run_playbook(
+        "playbooks/deploy.yml",
+        "-e",
+        f"app_source={source}",
+        "-e",
+        f"app_rolling_serial={serial}",
+        limit=",".join(targets) if hosts < len(apps) else None,
+    )
+    seconds = time.monotonic() - started
+    releases = {_release(apps[name]) for name in targets}
+    assert len(releases) == 1
+    record_result(
+        "cluster",
+        {
+            "step": f"deploy {hosts} app host(s), serial {serial}",
+            "host": ",".join(targets),
+            "seconds": round(seconds, 1),
+            "rc": 0,
+        },
+    )
+    print(f"deploy of {hosts} app host(s) with serial {serial}: {seconds:.1f} s")
+    _assert_serving(proxy, apps)
+
+
+def test_acme_challenges_are_passed_to_the_proxy_that_holds_them(proxy: Node) -> None:
+    """Several proxies: a challenge this proxy lacks goes to its peers' webroot servers.
+
+    The scenario has one proxy, so it stands in as its own peer (group_vars: nginx_acme_peers is
+    its address): a token in its webroot is served directly; a missing one is passed to the peer
+    server (its log shows the forwarded request) and answered 404 from there. Two real proxies
+    are untested.
+    """
+    address = _address(proxy.host)
+    site = proxy.host.file(f"/etc/nginx/sites-available/{APP}.conf").content_string
+    assert "try_files $uri @acme_peers;" in site
+    assert f"server {address}:8089;" in site
+    token, missing = uuid.uuid4().hex, uuid.uuid4().hex
+    webroot = "/var/www/acme-challenge/.well-known/acme-challenge"
+    proxy.host.check_output(f"mkdir -p {webroot} && printf %s {token}.key > {webroot}/{token}")
+    try:
+        challenge = "curl -s -o /dev/stdout -w ' %{{http_code}}' -H 'Host: app.kit.test' {}"
+        here = proxy.host.check_output(
+            challenge.format(f"http://127.0.0.1/.well-known/acme-challenge/{token}")
+        )
+        assert here == f"{token}.key 200"
+        peer = proxy.host.check_output(
+            challenge.format(f"http://{address}:8089/.well-known/acme-challenge/{token}")
+        )
+        assert peer == f"{token}.key 200"
+        gone = proxy.host.check_output(
+            challenge.format(f"http://127.0.0.1/.well-known/acme-challenge/{missing}")
+        )
+        assert gone.endswith(" 404")
+        log = proxy.host.check_output("cat /var/log/nginx/acme-peer.log")
+        assert f"/.well-known/acme-challenge/{missing}" in log
+    finally:
+        proxy.host.check_output(f"rm -f {webroot}/{token}")

@@ -193,7 +193,9 @@ def test_sigterm_lets_an_in_flight_request_finish(start: Callable[..., Container
     logs = app.logs()
     assert isinstance(response, httpx.Response), f"{response!r}\n{logs}"
     assert response.status_code == 200, logs
-    assert response.json()["slept"] >= seconds
+    # uvloop's timers tick in whole milliseconds, so a sleep can end up to 1 ms early (2.999 s
+    # was seen): the request ran its whole sleep, not cut short by SIGTERM.
+    assert response.json()["slept"] >= seconds - 0.005
     assert finished[0] > signalled, "the request was still in flight when SIGTERM came"
     assert exit_code == 0, logs
     assert stopped_after < 20, "uvicorn exits once the request is done, not at its timeout"

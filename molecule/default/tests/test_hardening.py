@@ -1,10 +1,12 @@
-"""nginx's limits (429 for a client over its rate, others unaffected) and the maintenance page
-(503 with Retry-After when the app is stopped), on each host."""
+"""nginx's limits (429 for a client over its rate or its connections, others unaffected) and
+the maintenance page (503 with Retry-After when the app is stopped), on each host."""
 
 from __future__ import annotations
 
 import http.client
 import json
+import re
+import shlex
 import socket
 import ssl
 import time
@@ -88,6 +90,68 @@ def test_burst_over_the_rate_gets_429_with_headers(host: Any, pebble_root: str) 
             "host": host.backend.get_hostname(),
             "codes": dict(codes),
             "other_client_at_5_rps": dict(normal),
+        },
+    )
+
+
+# Run on the host: hold COUNT requests open from 127.0.0.1 (headers sent, body not: nginx counts
+# them as in progress), paced under the rate limit, then tell which were answered at once.
+HOLD_REQUESTS = """
+import socket
+import ssl
+import sys
+import time
+
+count, cafile = int(sys.argv[1]), sys.argv[2]
+context = ssl.create_default_context(cafile=cafile)
+head = (
+    b"POST /v1/items HTTP/1.1\\r\\nHost: app.kit.test\\r\\nContent-Type: application/json\\r\\n"
+    b"Content-Length: 64\\r\\n\\r\\n"
+)
+held = []
+for _ in range(count):
+    raw = socket.create_connection(("127.0.0.1", 443), timeout=10)
+    conn = context.wrap_socket(raw, server_hostname="app.kit.test")
+    conn.sendall(head)
+    held.append(conn)
+    time.sleep(0.06)
+time.sleep(1)
+statuses = []
+for conn in held:
+    conn.setblocking(False)
+    try:
+        statuses.append(conn.recv(200).split(b" ", 2)[1].decode())
+    except ssl.SSLWantReadError:
+        statuses.append("waiting")
+print(" ".join(f"{status}={statuses.count(status)}" for status in sorted(set(statuses))))
+for conn in held:
+    conn.close()
+"""
+
+
+def test_connections_over_the_limit_get_429(host: Any, pebble_root: str) -> None:
+    site = host.file(f"/etc/nginx/sites-available/{APP}.conf").content_string
+    found = re.search(r"^\s*limit_conn \S+ (\d+);$", site, re.M)
+    assert found, site
+    limit = int(found.group(1))
+    logged_before = host.run("grep -c 'limiting connections' /var/log/nginx/error.log").stdout
+    out = host.check_output(f"python3 -c {shlex.quote(HOLD_REQUESTS)} {limit + 10} {ROOT}")
+    counts = dict(item.split("=") for item in out.split())
+    assert counts == {"429": "10", "waiting": str(limit)}, out
+    logged = host.check_output("grep -c 'limiting connections' /var/log/nginx/error.log")
+    assert int(logged) - int(logged_before.strip() or 0) == 10
+    # The held requests are gone: the same client is served again.
+    time.sleep(1)
+    assert (
+        host.check_output(f"{CURL} --write-out '%{{http_code}}' https://{SERVER_NAME}/health/live")
+        == "200"
+    )
+    record_result(
+        "hardening",
+        {
+            "step": f"{limit + 10} requests held open by one client",
+            "host": host.backend.get_hostname(),
+            "codes": counts,
         },
     )
 

@@ -49,6 +49,13 @@ def site_vars() -> dict[str, Any]:
 PROJECT = SCENARIO.parents[1]
 
 
+def write_file(host: Any, path: str, content: str, mode: str | None = None) -> None:
+    """Write ``content`` to ``path`` on the host (quoted by testinfra), then chmod to ``mode``."""
+    host.run_test("printf %s %s > %s", "%s", content, path)
+    if mode:
+        host.run_test("chmod %s %s", mode, path)
+
+
 def host_tls_profile(host: Any) -> str:
     """The host's Mozilla profile, as group_vars set tls_profile (Debian 13: modern)."""
     return "modern" if host.backend.get_hostname().endswith("debian13") else "intermediate"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from conftest import write_file
 
 APP = "app"
 DOMAINS = ["app.kit.test", "www.kit.test"]
@@ -35,10 +36,6 @@ class Served:
     leaf: str
     chain: str
     root: str
-
-
-def write_file(host: Any, path: str, content: str) -> None:
-    host.run_test("printf %s %s > %s", "%s", content, path)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ headers answer, with only the certificate changed. That scan must be "OK - Compl
 
 from __future__ import annotations
 
-import base64
 import datetime
 import os
 import re
@@ -26,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT, host_tls_profile, published_port, record_result
+from conftest import PROJECT, host_tls_profile, published_port, record_result, write_file
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -155,11 +154,6 @@ def _https_server_block(site: str) -> str:
     raise AssertionError(f"unbalanced braces in {SITE}")
 
 
-def _put(host: Any, path: str, content: bytes, mode: str) -> None:
-    encoded = base64.b64encode(content).decode()
-    host.check_output(f"echo {encoded} | base64 -d > {path} && chmod {mode} {path}")
-
-
 @pytest.fixture(scope="module")
 def ecdsa_scan(host: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
     """sslyze's output for the modern host serving an ECDSA-signed chain under ECDSA_NAME."""
@@ -185,10 +179,10 @@ def ecdsa_scan(host: Any, tmp_path_factory: pytest.TempPathFactory) -> tuple[str
     target = f"127.0.0.1:{published_port(name, 443)}"
     try:
         host.check_output(f"install -d -o root -g root -m 0700 {ECDSA_DIR}")
-        _put(host, f"{ECDSA_DIR}/cert.pem", leaf, "0644")
-        _put(host, f"{ECDSA_DIR}/key.pem", key, "0600")
+        write_file(host, f"{ECDSA_DIR}/cert.pem", leaf.decode(), "0644")
+        write_file(host, f"{ECDSA_DIR}/key.pem", key.decode(), "0600")
         server = f"# test_tls_scan.py: removed after its scan\n{block}\n"
-        _put(host, ECDSA_SERVER, server.encode(), "0644")
+        write_file(host, ECDSA_SERVER, server, "0644")
         host.check_output("nginx -t -q && systemctl reload nginx")
         output = _sslyze(profile, root, ECDSA_NAME, target, f"sslyze-{name}-ecdsa")
     finally:

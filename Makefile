@@ -72,10 +72,10 @@ platform: ## Make sure docker runs and the base image(s) exist (cached by recipe
 	for suite in $(KIT_SUITES); do scripts/build-image.sh "$$suite"; done
 
 molecule: setup platform sslyze ## molecule test (SCENARIO=default)
-	molecule test --scenario-name $(SCENARIO)
+	scripts/molecule-test.sh $(SCENARIO)
 
 test-cluster: setup platform ## molecule test of the proxy tier (1 proxy + 2 app hosts, rolling releases; ~22 min)
-	molecule test --scenario-name cluster
+	scripts/molecule-test.sh cluster
 
 test-image: setup platform ## Build the app image on the local Debian 12 base; run it and test it
 	$(MAKE) --no-print-directory image IMAGE=$(TEST_IMAGE) IMAGE_BASE=$(TEST_IMAGE_BASE)
@@ -123,7 +123,7 @@ bench: setup platform ## Performance figures of the stack in a local container: 
 	scripts/bench.sh
 
 bench-cluster: setup platform ## The proxy tier's test plus deploy timings (1 and 2 app hosts, serial 1 and 2): .cache/results/cluster.jsonl
-	KIT_CLUSTER_TIMING=1 molecule test --scenario-name cluster
+	KIT_CLUSTER_TIMING=1 scripts/molecule-test.sh cluster
 
 bench-smoke: setup ## The bench's smoke test (seconds, no container; part of make unit)
 	pytest tests/test_bench.py

@@ -22,8 +22,11 @@ DROPIN = "/etc/ssh/sshd_config.d/00-kit-hardening.conf"
 CLOUD_INIT = "/etc/ssh/sshd_config.d/50-cloud-init.conf"
 KEY = "/root/kit-ssh-test-key"
 AUTHORIZED = "/root/.ssh/authorized_keys"
-# apt waits for a lock another apt (a daily timer) holds instead of failing at once.
-APT = "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 -y -qq"
+# apt waits for a lock another apt (a daily timer) holds instead of failing at once, and retries
+# a download the Debian mirror drops.
+APT = (
+    "DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 -o Acquire::Retries=3 -y -qq"
+)
 SSH = (
     "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null"
     " -o ConnectTimeout=10"

@@ -15,13 +15,14 @@ status=0
 molecule test --scenario-name "$scenario" "$@" 2>&1 | tee "$log" || status=$?
 [ "$status" = 0 ] && exit 0
 
-# What failed, without colours, at most 40 lines: pytest's short summary lines and the first
+# What failed, without colours, at most 40 lines: pytest's short summary lines (a test file's
+# path follows FAILED/ERROR; Ansible's "FAILED - RETRYING" lines do not match) and the first
 # assertion lines of its tracebacks, then each fatal Ansible result with the lines that follow
 # it (the task's message; an ignored error shows here too, marked "...ignoring" in the log).
 plain=$(sed 's/\x1b\[[0-9;]*m//g' "$log")
 summary=$(
   {
-    printf '%s\n' "$plain" | grep -E '^(FAILED|ERROR) ' | head -n 12
+    printf '%s\n' "$plain" | grep -E '^(FAILED|ERROR) [^ ]+\.py' | head -n 12
     printf '%s\n' "$plain" | grep -E '^E {3}' | head -n 12
     printf '%s\n' "$plain" | awk '
       /^(fatal|failed): \[/ { print; context = 6; next }

@@ -1,0 +1,85 @@
+"""scripts/molecule_failures.py: the failed tests and tasks of a molecule log, framed or not."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "molecule_failures.py"
+RED, DIM, RESET = "\x1b[31m", "\x1b[2m", "\x1b[0m"
+FAILED = "FAILED molecule/default/tests/test_releases.py::test_deploy[ansible://i] - Assert"
+
+# As pytest and Ansible print them inside molecule's verify and converge steps.
+LOG = f"""\
+INFO     default ➜ create: Executing
+TASK [Wait for instance(s) creation to complete] *******************************
+FAILED - RETRYING: [localhost]: Wait for instance(s) creation to complete (300 retries left).
+molecule/default/tests/test_app.py::test_health[ansible://i] PASSED      [  1%]
+molecule/default/tests/test_releases.py::test_deploy[ansible://i] {RED}FAILED{RESET} [  2%]
+{RED}E   AssertionError: 3 requests failed{RESET}
+{RED}E   assert 3 == 0{RESET}
+fatal: [instance]: FAILED! => {{"changed": false, "msg": "nginx -t failed"}}
+...ignoring
+ok: [instance]
+=========================== short test summary info ============================
+{RED}FAILED{RESET} molecule/default/tests/test_releases.py::test_deploy[ansible://i] - Assert
+ERROR molecule/default/tests/test_tls.py::test_chain[ansible://i] - TimeoutError
+{RED}========== 1 failed, 160 passed, 1 error in 1826.00s ==========={RESET}
+"""
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("molecule_failures", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _framed(text: str) -> str:
+    """The log as molecule writes it with command borders (a terminal that takes colours)."""
+    return "".join(f"  {DIM}\u2502{RESET} {line}\n" for line in text.splitlines())
+
+
+@pytest.mark.parametrize("framing", ["plain", "framed"])
+def test_names_failed_tests_assertions_and_fatal_tasks(framing: str) -> None:
+    failures = _load()
+    text = LOG if framing == "plain" else _framed(LOG)
+
+    lines = failures.summary(text)
+
+    assert lines[:2] == [
+        FAILED,
+        "ERROR molecule/default/tests/test_tls.py::test_chain[ansible://i] - TimeoutError",
+    ]
+    assert lines[2:4] == ["E   AssertionError: 3 requests failed", "E   assert 3 == 0"]
+    assert lines[4].startswith("fatal: [instance]: FAILED! =>")
+    assert "    ...ignoring" in lines
+    assert not any("RETRYING" in line or "PASSED" in line for line in lines)
+
+
+def test_limit_and_nothing_found() -> None:
+    failures = _load()
+
+    assert len(failures.summary(LOG, limit=3)) == 3
+    assert failures.summary("INFO default ➜ verify: Executed: Successful\n") == []
+
+
+def test_command_line(tmp_path: Path) -> None:
+    log = tmp_path / "molecule-default.log"
+    log.write_text(_framed(LOG), encoding="utf-8")
+
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(log), "--limit", "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert result.stdout == f"{FAILED}\n"

@@ -13,6 +13,7 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "molecule_failures.py"
 RED, DIM, RESET = "\x1b[31m", "\x1b[2m", "\x1b[0m"
 FAILED = "FAILED molecule/default/tests/test_releases.py::test_deploy[ansible://i] - Assert"
+ERROR = "ERROR molecule/default/tests/test_tls.py::test_chain[ansible://i] - TimeoutError"
 
 # As pytest and Ansible print them inside molecule's verify and converge steps.
 LOG = f"""\
@@ -25,7 +26,10 @@ molecule/default/tests/test_releases.py::test_deploy[ansible://i] {RED}FAILED{RE
 {RED}E   assert 3 == 0{RESET}
 fatal: [instance]: FAILED! => {{"changed": false, "msg": "nginx -t failed"}}
 ...ignoring
+fatal: [instance]: FAILED! => {{"changed": false, "msg": "cert missing"}}
 ok: [instance]
+
+PLAY RECAP *********************************************************************
 =========================== short test summary info ============================
 {RED}FAILED{RESET} molecule/default/tests/test_releases.py::test_deploy[ansible://i] - Assert
 ERROR molecule/default/tests/test_tls.py::test_chain[ansible://i] - TimeoutError
@@ -48,26 +52,30 @@ def _framed(text: str) -> str:
 
 
 @pytest.mark.parametrize("framing", ["plain", "framed"])
-def test_names_failed_tests_assertions_and_fatal_tasks(framing: str) -> None:
+def test_names_fatal_tasks_assertions_and_failed_tests_last(framing: str) -> None:
     failures = _load()
     text = LOG if framing == "plain" else _framed(LOG)
 
     lines = failures.summary(text)
 
-    assert lines[:2] == [
-        FAILED,
-        "ERROR molecule/default/tests/test_tls.py::test_chain[ansible://i] - TimeoutError",
-    ]
-    assert lines[2:4] == ["E   AssertionError: 3 requests failed", "E   assert 3 == 0"]
-    assert lines[4].startswith("fatal: [instance]: FAILED! =>")
-    assert "    ...ignoring" in lines
-    assert not any("RETRYING" in line or "PASSED" in line for line in lines)
+    assert lines[0] == 'fatal: [instance]: FAILED! => {"changed": false, "msg": "cert missing"}'
+    assert lines[1:3] == ["    ok: [instance]", "    "]
+    assert lines[-4:-2] == ["E   AssertionError: 3 requests failed", "E   assert 3 == 0"]
+    assert lines[-2:] == [FAILED, ERROR]
+    # Neither the ignored failure nor molecule's retries nor passed tests.
+    assert not any(word in line for line in lines for word in ("nginx -t", "RETRYING", "PASSED"))
 
 
-def test_limit_and_nothing_found() -> None:
+def test_caps_keep_the_test_names() -> None:
     failures = _load()
+    fatal = "".join(f"fatal: [h{i}]: FAILED! => {{}}\nmsg {i}\n" for i in range(20))
+    asserts = "".join(f"E   assert {i} == 0\n" for i in range(20))
+    tests = "".join(f"FAILED tests/test_x.py::test_{i} - boom\n" for i in range(20))
 
-    assert len(failures.summary(LOG, limit=3)) == 3
+    lines = failures.summary(fatal + asserts + tests)
+
+    assert len(lines) == failures.MAX_FATAL_LINES + failures.MAX_ASSERTIONS + failures.MAX_TESTS
+    assert lines[-1] == f"FAILED tests/test_x.py::test_{failures.MAX_TESTS - 1} - boom"
     assert failures.summary("INFO default ➜ verify: Executed: Successful\n") == []
 
 
@@ -76,10 +84,7 @@ def test_command_line(tmp_path: Path) -> None:
     log.write_text(_framed(LOG), encoding="utf-8")
 
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), str(log), "--limit", "1"],
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, str(SCRIPT), str(log)], capture_output=True, text=True, check=True
     )
 
-    assert result.stdout == f"{FAILED}\n"
+    assert result.stdout.splitlines()[-2:] == [FAILED, ERROR]

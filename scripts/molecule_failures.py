@@ -41,7 +41,7 @@ def plain_lines(text: str) -> list[str]:
 
 
 def _fatal_blocks(lines: list[str]) -> list[str]:
-    """Each fatal Ansible result with the lines after it; one Ansible ignored is left out."""
+    """Each fatal Ansible result with the lines after it; a result Ansible ignored is left out."""
     found: list[str] = []
     for index, line in enumerate(lines):
         if not ANSIBLE_FATAL.match(line):

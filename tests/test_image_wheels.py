@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "image_wheels.py"
+from tests.conftest import PROJECT, load_script
+
 TARGET = "cp311-x86_64-glibc2.36"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("image_wheels", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["image_wheels"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-iw = _load()
+iw = load_script("scripts/image_wheels.py", "image_wheels")
 
 
 def test_dependencies_are_the_apps_own() -> None:
-    requirements = iw.dependencies(SCRIPT.parents[1] / "pyproject.toml")
+    requirements = iw.dependencies(PROJECT / "pyproject.toml")
     names = {r.split("[")[0].split(">")[0].split("=")[0].split("!")[0] for r in requirements}
     assert {"fastapi", "uvicorn", "pydantic-settings"} <= names
     assert not names & {"ansible", "pytest", "molecule"}, "no controller or test tools"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "molecule_failures.py"
+from tests.conftest import PROJECT, load_script
+
+SCRIPT = PROJECT / "scripts" / "molecule_failures.py"
+failures = load_script("scripts/molecule_failures.py", "molecule_failures")
 RED, DIM, RESET = "\x1b[31m", "\x1b[2m", "\x1b[0m"
 FAILED = "FAILED molecule/default/tests/test_releases.py::test_deploy[ansible://i] - Assert"
 ERROR = "ERROR molecule/default/tests/test_tls.py::test_chain[ansible://i] - TimeoutError"
@@ -37,15 +38,6 @@ ERROR molecule/default/tests/test_tls.py::test_chain[ansible://i] - TimeoutError
 """
 
 
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("molecule_failures", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _framed(text: str) -> str:
     """The log as molecule writes it with command borders (a terminal that takes colours)."""
     return "".join(f"  {DIM}\u2502{RESET} {line}\n" for line in text.splitlines())
@@ -53,7 +45,6 @@ def _framed(text: str) -> str:
 
 @pytest.mark.parametrize("framing", ["plain", "framed"])
 def test_names_fatal_tasks_assertions_and_failed_tests_last(framing: str) -> None:
-    failures = _load()
     text = LOG if framing == "plain" else _framed(LOG)
 
     lines = failures.summary(text)
@@ -67,7 +58,6 @@ def test_names_fatal_tasks_assertions_and_failed_tests_last(framing: str) -> Non
 
 
 def test_caps_keep_the_test_names() -> None:
-    failures = _load()
     fatal = "".join(f"fatal: [h{i}]: FAILED! => {{}}\nmsg {i}\n" for i in range(20))
     asserts = "".join(f"E   assert {i} == 0\n" for i in range(20))
     tests = "".join(f"FAILED tests/test_x.py::test_{i} - boom\n" for i in range(20))

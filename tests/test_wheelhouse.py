@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "roles/app/files/build_wheelhouse.py"
+from tests.conftest import load_script
 
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_wheelhouse", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_wheelhouse"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bw = _load()
+bw = load_script("roles/app/files/build_wheelhouse.py", "build_wheelhouse")
 
 
 def _project(root: Path, body: str = "VALUE = 1\n") -> Path:

@@ -39,9 +39,9 @@ TEST_IMAGE_BASE := fastapi-kit/debian-systemd:bookworm
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml runtime/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[controller,test,bench]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[controller,test,bench]' -e runtime
 	touch $@
 
 # sslyze (the TLS scan of molecule's tests) pins its own cryptography: a venv of its own.
@@ -122,7 +122,7 @@ demo-destroy: setup ## Remove the demo container
 bench: setup platform ## Performance figures of the stack in a local container: bench/results/ (about 12 min)
 	scripts/bench.sh
 
-bench-cluster: setup platform ## The proxy tier's test plus deploy timings (1 and 2 app hosts, serial 1 and 2): .cache/results/cluster.jsonl
+bench-cluster: setup platform ## The proxy tier's test plus its figures (deploy timings; req/s, p99, errors through the proxy to 2 app hosts vs 1): .cache/results/cluster.jsonl, tier.md
 	KIT_CLUSTER_TIMING=1 scripts/molecule-test.sh cluster
 
 bench-smoke: setup ## The bench's smoke test (seconds, no container; part of make unit)
@@ -133,7 +133,7 @@ bench-destroy: setup ## Remove the bench container
 
 lock: ## Re-resolve every Python dependency and rewrite constraints.txt
 	rm -rf .cache/lock && $(PYTHON) -m venv .cache/lock
-	.cache/lock/bin/pip install --quiet -e '.[controller,test,bench]'
+	.cache/lock/bin/pip install --quiet -e '.[controller,test,bench]' -e runtime
 	{ echo "# Pinned versions of everything .venv installs (reference app + controller + test tools)."; \
 	  echo "# Regenerate with 'make lock' after changing pyproject.toml; review the diff before committing."; \
 	  .cache/lock/bin/pip freeze --exclude-editable; } > constraints.txt

@@ -1,10 +1,14 @@
 """Extra instances of the deployed app unit for direct measurements: ``app@benchN``.
 
 Each is the deployed ``<app>@.service`` template itself (same sandbox, same gunicorn config file,
-same release and secrets as the active colour), with two drop-ins: its socket listens on
-127.0.0.1:<port> instead of the unix socket (wrk and h2load speak TCP), and its command line
-sets the worker count and class. Nothing of the deployed colours changes; ``remove_all`` takes
-every bench instance away again.
+same release as the active colour) with the active colour's own drop-ins: the kit delivers
+secrets per colour (``<app>@<colour>.service.d/secrets.conf``: LoadCredential= lines, or
+EnvironmentFile= in environment mode, naming files under ``/etc/<app>/%i/``, which link to the
+colour's secret set), so each instance gets a copy of them and of ``/etc/<app>/<colour>`` (links
+included), and loads exactly the secrets the active colour loads. Two drop-ins of the bench's
+own: its socket listens on 127.0.0.1:<port> instead of the unix socket (wrk and h2load speak
+TCP), and its command line sets the worker count and class. Nothing of the deployed colours
+changes; ``remove_all`` takes every bench instance away again.
 """
 
 from __future__ import annotations
@@ -43,6 +47,12 @@ class Deployed:
     worker_class: str
     gunicorn_version: str
     worker_classes: tuple[str, ...]
+    # The active colour's service drop-ins (secrets.conf: its secret set), copied to each instance.
+    service_dropins: tuple[str, ...] = ()
+
+
+def service_dropin_dir(app: str, name: str) -> str:
+    return f"/etc/systemd/system/{app}@{name}.service.d"
 
 
 def read_deployed(container: Container, app: str) -> Deployed:
@@ -58,9 +68,22 @@ def read_deployed(container: Container, app: str) -> Deployed:
     probe = container.run(
         f"/srv/{app}/{colour[1]}/venv/bin/python",
         "-c",
-        "import gunicorn, gunicorn.workers as w; print(gunicorn.__version__, *w.SUPPORTED_WORKERS)",
+        # gunicorn's version, its worker classes, and uvicorn's own worker when installed.
+        "import gunicorn, gunicorn.workers as w, importlib.util as u; print(gunicorn.__version__,"
+        " *w.SUPPORTED_WORKERS, *['uvicorn_worker.UvicornWorker'] * bool(u.find_spec("
+        "'uvicorn_worker')))",
     ).stdout.split()
-    return Deployed(app, colour[1], int(workers[1]), worker_class[1], probe[0], tuple(probe[1:]))
+    listing = f"cd {service_dropin_dir(app, colour[1])} 2>/dev/null && ls -1 -- *.conf 2>/dev/null"
+    dropins = container.sh(f"{listing} || true").split()
+    return Deployed(
+        app,
+        colour[1],
+        int(workers[1]),
+        worker_class[1],
+        probe[0],
+        tuple(probe[1:]),
+        tuple(dropins),
+    )
 
 
 def _socket_dropin(port: int) -> str:
@@ -78,16 +101,25 @@ def _service_dropin(deployed: Deployed, instance: Instance) -> str:
     )
 
 
+def _copy_script(deployed: Deployed, name: str) -> str:
+    """The release link, a copy of the colour's configuration directory (its links to the secret
+    set included) and of its service drop-ins (the secrets it loads)."""
+    app, colour = deployed.app, deployed.colour
+    source, target = service_dropin_dir(app, colour), service_dropin_dir(app, name)
+    lines = [
+        f'ln -sfn "$(readlink -f /srv/{app}/{colour})" /srv/{app}/{name}',
+        f"rm -rf /etc/{app}/{name} && cp -a /etc/{app}/{colour} /etc/{app}/{name}",
+        f"rm -rf {target} && mkdir -p {target}",
+    ]
+    lines += [f"cp -a {source}/{dropin} {target}/{dropin}" for dropin in deployed.service_dropins]
+    return "\n".join(lines)
+
+
 def create(container: Container, deployed: Deployed, instances: list[Instance]) -> None:
     """Links, configuration copies and drop-ins of every instance, then one daemon-reload."""
-    app, colour = deployed.app, deployed.colour
     for instance in instances:
-        name = instance.name
-        container.sh(
-            f'ln -sfn "$(readlink -f /srv/{app}/{colour})" /srv/{app}/{name}\n'
-            f"rm -rf /etc/{app}/{name} && cp -a /etc/{app}/{colour} /etc/{app}/{name}"
-        )
-        unit = f"/etc/systemd/system/{app}@{name}"
+        container.sh(_copy_script(deployed, instance.name))
+        unit = f"/etc/systemd/system/{deployed.app}@{instance.name}"
         container.write(f"{unit}.socket.d/bench.conf", _socket_dropin(instance.port))
         container.write(f"{unit}.service.d/bench.conf", _service_dropin(deployed, instance))
     container.run("systemctl", "daemon-reload")

@@ -21,6 +21,7 @@ import loadgen
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--address", default="127.0.0.1", help="where to connect (nginx)")
     parser.add_argument("--port", type=int, default=443)
     parser.add_argument("--server-name", required=True)
     parser.add_argument("--cafile", required=True)
@@ -29,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-seconds", type=float, default=300.0)
     args = parser.parse_args(argv)
     load = loadgen.LoadGenerator(
-        loadgen.Target("127.0.0.1", args.port, args.server_name, args.cafile),
+        loadgen.Target(args.address, args.port, args.server_name, args.cafile),
         workers=args.workers,
         rate=args.rate,
         max_seconds=args.max_seconds,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 
@@ -20,13 +21,24 @@ class Load:
     seconds: float = 3.0
 
 
+@dataclass(frozen=True)
+class ConnectTo:
+    """Connect to ``address`` instead of the URL's name, which stays the name sent (SNI, Host):
+    wrk through ``script`` (bench/connect.lua where the tool runs), h2load with --connect-to."""
+
+    address: str
+    script: str
+
+
 def whole_seconds(seconds: float) -> int:
     """wrk takes whole seconds only (``-d0.5s`` is refused): at least 1, rounded up."""
     return max(1, math.ceil(seconds))
 
 
-def wrk_argv(url: str, load: Load) -> list[str]:
+def wrk_argv(url: str, load: Load, connect: ConnectTo | None = None) -> list[str]:
+    redirect = ["env", f"KIT_BENCH_CONNECT={connect.address}"] if connect else []
     return [
+        *redirect,
         "wrk",
         f"-t{THREADS}",
         f"-c{load.connections}",
@@ -34,11 +46,19 @@ def wrk_argv(url: str, load: Load) -> list[str]:
         "--latency",
         "--timeout",
         "5s",
+        *(["--script", connect.script] if connect else []),
         url,
     ]
 
 
-def h2load_argv(url: str, load: Load, log: str, h1: bool) -> list[str]:
+def _port(url: str) -> int:
+    parsed = urllib.parse.urlsplit(url)
+    return parsed.port or (443 if parsed.scheme == "https" else 80)
+
+
+def h2load_argv(
+    url: str, load: Load, log: str, h1: bool, connect: ConnectTo | None = None
+) -> list[str]:
     return [
         "h2load",
         f"--clients={load.connections}",
@@ -46,12 +66,13 @@ def h2load_argv(url: str, load: Load, log: str, h1: bool) -> list[str]:
         f"--duration={whole_seconds(load.seconds)}",
         f"--log-file={log}",
         *(["--h1"] if h1 else []),
+        *([f"--connect-to={connect.address}:{_port(url)}"] if connect else []),
         url,
     ]
 
 
-def wrk(container: Runner, url: str, load: Load) -> LoadResult:
-    result = container.run(*wrk_argv(url, load), timeout=load.seconds + 30)
+def wrk(container: Runner, url: str, load: Load, connect: ConnectTo | None = None) -> LoadResult:
+    result = container.run(*wrk_argv(url, load, connect), timeout=load.seconds + 30)
     return parse_wrk(result.stdout)
 
 
@@ -61,11 +82,12 @@ def h2load(
     load: Load,
     h1: bool = False,
     log_dir: str = "/tmp",  # noqa: S108
+    connect: ConnectTo | None = None,
 ) -> LoadResult:
     # log_dir: in the container, its own /tmp (a tmpfs); the smoke test passes a private one.
     log = f"{log_dir}/bench-h2load-{uuid.uuid4().hex[:8]}.log"
     try:
-        result = container.run(*h2load_argv(url, load, log, h1), timeout=load.seconds + 30)
+        result = container.run(*h2load_argv(url, load, log, h1, connect), timeout=load.seconds + 30)
         return parse_h2load(result.stdout, container.read(log))
     finally:
         container.run("rm", "-f", log, check=False)

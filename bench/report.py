@@ -77,6 +77,20 @@ FIGURE_HEADER = [
 RATIO_HEADER = ["Ratio (same rounds)", "Route", "req/s ratio", "p99 ratio", "capacity ratio"]
 
 
+def _deployed_lines(meta: dict[str, Any]) -> list[str]:
+    deployed = meta["deployed"]
+    dropins = ", ".join(deployed.get("service_dropins", [])) or "none"
+    return [
+        f"Deployed: {deployed['workers']} x `{deployed['worker_class']}`, max_requests "
+        f"{deployed['max_requests']}. Bench instances (direct) run the active colour's release, "
+        f"configuration and service drop-ins ({dropins}: its secrets). The load to nginx connects "
+        f"from {meta.get('client_address', '127.0.0.1')}, an address its rate limits exempt"
+        + (" (quick pass: one route, one round, no warm-up)" if meta.get("quick") else "")
+        + ".",
+        "",
+    ]
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The tables of one run; every figure is median (min-max) of its rounds."""
     meta = results["meta"]
@@ -104,6 +118,7 @@ def markdown(results: dict[str, Any]) -> str:
         "it depends far less on what else runs on the machine than req/s does.",
         "",
         *([f"Note: {meta['note']}.", ""] if meta.get("note") else []),
+        *(_deployed_lines(meta) if meta.get("deployed", {}).get("max_requests") else []),
     ]
     proxy = _figure_rows(_measurements(results, "proxy"))
     if proxy:
@@ -131,14 +146,15 @@ def markdown(results: dict[str, Any]) -> str:
             "",
         ]
     worker_class = _ratios(results, "worker-class")
-    lines += ["## 2. Worker class and 3. worker count (direct), 4. memory", ""]
     workers = _figure_rows(_measurements(results, "workers"), rss=True)
-    lines += _table([*FIGURE_HEADER, "RSS MiB"], workers)
-    ratios = _ratio_rows(
-        [*worker_class, *_ratios(results, "gunicorn"), *_ratios(results, "workers")]
-    )
-    lines += ["", *_table(RATIO_HEADER, ratios)]
-    lines.append("")
+    if workers:
+        lines += ["## 2. Worker class and 3. worker count (direct), 4. memory", ""]
+        lines += _table([*FIGURE_HEADER, "RSS MiB"], workers)
+        ratios = _ratio_rows(
+            [*worker_class, *_ratios(results, "gunicorn"), *_ratios(results, "workers")]
+        )
+        lines += ["", *_table(RATIO_HEADER, ratios)]
+        lines.append("")
     for skipped in results.get("skipped", []):
         lines.append(f"- Skipped: {skipped['what']}: {skipped['reason']}")
     if results.get("skipped"):

@@ -26,6 +26,7 @@ from bench.remote import Container, RemoteError
 
 PROJECT = Path(__file__).resolve().parents[1]
 SCENARIO = PROJECT / "molecule" / "default"
+BENCH_SCENARIO = PROJECT / "molecule" / "bench"
 VAULT_PASSWORD = SCENARIO / "vault-password.test-only"
 VAULT_FILE = SCENARIO / "inventory" / "group_vars" / "all" / "vault.yml"
 ROTATE_PLAYBOOK = "playbooks/rotate-secrets.yml"
@@ -70,13 +71,16 @@ def _which(name: str) -> str:
 
 
 def write_inventory(directory: Path, container: str) -> Path:
-    """An inventory of the bench container with the Molecule scenario's group_vars (and vault)."""
+    """An inventory of the bench container as Molecule's bench scenario has it: molecule/default's
+    group_vars (and vault), and the bench scenario's host_vars (the kit's defaults where the test
+    scenario sets test values), so a playbook of a step keeps the converged settings."""
     host = {container: {"ansible_connection": "community.docker.docker"}}
     hosts = {"all": {"children": {"app": {"hosts": host}, "proxy": {"hosts": host}}}}
     (directory / "hosts.yml").write_text(yaml.safe_dump(hosts), encoding="utf-8")
-    link = directory / "group_vars"
-    if not link.exists():
-        link.symlink_to(SCENARIO / "inventory" / "group_vars")
+    for name, source in (("group_vars", SCENARIO), ("host_vars", BENCH_SCENARIO)):
+        link = directory / name
+        if not link.exists() and (source / "inventory" / name).is_dir():
+            link.symlink_to(source / "inventory" / name)
     return directory
 
 
@@ -149,7 +153,13 @@ def rotated_secrets_file(directory: Path) -> Path:
 
 
 def install_driver(container: Container) -> None:
-    for source in (PROJECT / "scripts" / "loadgen.py", PROJECT / "bench" / "loaddriver.py"):
+    """The load driver and generator, bench/connect.lua (wrk), and the ACME CA's root."""
+    sources = (
+        PROJECT / "scripts" / "loadgen.py",
+        PROJECT / "bench" / "loaddriver.py",
+        PROJECT / "bench" / "connect.lua",
+    )
+    for source in sources:
         container.write(f"{DRIVER_DIR}/{source.name}", source.read_text(encoding="utf-8"))
     container.sh(
         "curl -sS --fail --cacert /etc/pebble/https-ca.pem https://localhost:15000/roots/0"
@@ -159,7 +169,7 @@ def install_driver(container: Container) -> None:
 
 @contextmanager
 def _driver(
-    container: Container, server_name: str, pacing: Pacing
+    container: Container, server_name: str, pacing: Pacing, address: str
 ) -> Iterator[subprocess.Popen[str]]:
     process = subprocess.Popen(
         [
@@ -169,6 +179,8 @@ def _driver(
             container.name,
             "python3",
             f"{DRIVER_DIR}/loaddriver.py",
+            "--address",
+            address,
             "--server-name",
             server_name,
             "--cafile",
@@ -204,10 +216,12 @@ def under_load(
     pacing: Pacing,
     step: str,
     action: Callable[[], tuple[int, str]],
+    address: str = "127.0.0.1",
 ) -> tuple[StepResult, str]:
-    """Steady load, the action, settle; the load generator's phases and the action's output."""
+    """Steady load, the action, settle; the load generator's phases and the action's output.
+    The load connects to nginx on ``address`` (one its rate limits exempt)."""
     result = StepResult(step)
-    with _driver(container, server_name, pacing) as driver:
+    with _driver(container, server_name, pacing, address) as driver:
         assert driver.stdout is not None
         if driver.stdout.readline().strip() != "started":
             raise RemoteError("the load driver did not start in the container")
@@ -257,8 +271,10 @@ def run_steps(
     pacing: Pacing,
     log_dir: Path,
     ca_bundle: str = "/etc/pebble/https-ca.pem",
+    address: str = "127.0.0.1",
 ) -> list[StepResult]:
-    """deploy, rollback, rotation (when its playbook exists), renewal; each under load."""
+    """deploy, rollback, rotation (when its playbook exists), renewal; each under load through
+    nginx on ``address``."""
     install_driver(container)
     results: list[StepResult] = []
     with tempfile.TemporaryDirectory(prefix="kit-bench-") as scratch:
@@ -285,7 +301,7 @@ def run_steps(
                 print(f"bench: {name} skipped: {reason}")
                 continue
             before = served_serial(container, server_name) if name == "renewal" else ""
-            result, output = under_load(container, server_name, pacing, name, action)
+            result, output = under_load(container, server_name, pacing, name, action, address)
             (log_dir / f"zdt-{name}.log").write_text(output, encoding="utf-8")
             if name == "renewal":
                 after = served_serial(container, server_name)

@@ -1,8 +1,10 @@
 """Zero-downtime steps under load, shared by the Molecule scenarios' testinfra tests.
 
-A step runs one of the project's playbooks while scripts/loadgen.py sends GETs and POSTs through
-nginx over TLS to each node's 127.0.0.1-published HTTPS port (every load loop is bounded), and
-returns the playbook's output with one loadgen report per node. molecule/default's release and
+A step runs one of the project's playbooks while two loads go through nginx over TLS to each
+node's 127.0.0.1-published HTTPS port: scripts/loadgen.py, paced, records every request (latency,
+status, which release answered), and fullspeed.py (wrk) saturates the stack on kept-alive
+connections, counting every non-2xx answer and socket error. Every load loop is bounded. It
+returns the playbook's output with both reports per node. molecule/default's release and
 secret tests and molecule/cluster's rolling tests use it; import it after putting this directory
 on sys.path (``conftest`` is the scenario's own, found by pytest).
 """
@@ -26,6 +28,7 @@ from conftest import PROJECT, record_result, results_dir, run_playbook
 sys.path.insert(0, str(PROJECT / "scripts"))
 
 import loadgen
+from fullspeed import FullSpeed, FullSpeedReport, assert_clean
 
 APP = "app"
 SERVER_NAME = "app.kit.test"
@@ -95,6 +98,32 @@ class StepResult:
     returncode: int
     seconds: float
     reports: dict[str, loadgen.Report]
+    # wrk's counts per node (steady phase and step), and when the step's full-speed phase
+    # started (wall clock: journalctl --since).
+    full_speed: dict[str, FullSpeedReport]
+    started_at: float
+
+
+def worker_recycles(host: Any, since: float) -> int:
+    """How many gunicorn workers of the app recycled (max_requests) on ``host`` since ``since``."""
+    out = host.check_output(
+        f"journalctl --unit '{APP}@*.service' --since @{int(since)} --output cat --no-pager"
+        " | grep -c 'Maximum request limit' || true"
+    )
+    return int(out.strip() or 0)
+
+
+# The full-speed phases of a step: the steady phase before it (so the paced p99 of the steady
+# phase and of the step are measured under the same kind of load), and the step from the moment
+# the first host starts switching (the play of playbooks/app.yml; before it, the release is only
+# installed beside the running one, under the paced load) to the end of the run, at least
+# FULL_SPEED_MIN_SECONDS, long enough for every worker to recycle twice (app_max_requests of the
+# test scenarios).
+SWITCH_PLAY = "PLAY [Switch the app hosts"
+FULL_SPEED_MIN_SECONDS = 30.0
+
+Action = Callable[[Callable[[], None]], subprocess.CompletedProcess[str]]
+"""A step: runs something and calls its argument when the full-speed phase is to start."""
 
 
 def under_load(
@@ -103,28 +132,62 @@ def under_load(
     *args: str,
     expect_failure: bool = False,
     mix: tuple[tuple[str, str, dict[str, str]], ...] = loadgen.MIX,
+    keepalive: bool = True,
+    full_speed_from: str | None = SWITCH_PLAY,
 ) -> StepResult:
-    """Run a playbook while every node takes load (``mix``); record the figures of the run."""
+    """Run a playbook while every node takes load (``mix``); record the figures of the run.
+
+    The full-speed phase starts at the first line of the playbook's output that starts with
+    ``full_speed_from`` (None: at once)."""
+
+    def run(full_speed: Callable[[], None]) -> subprocess.CompletedProcess[str]:
+        def on_line(line: str) -> None:
+            if full_speed_from is not None and line.startswith(full_speed_from):
+                full_speed()
+
+        if full_speed_from is None:
+            full_speed()
+        return run_playbook(*args, check=False, nice=False, on_line=on_line)
+
     return during_load(
         nodes,
         step,
-        lambda: run_playbook(*args, check=False),
+        run,
         expect_failure=expect_failure,
         mix=mix,
         what=" ".join(args),
+        keepalive=keepalive,
     )
 
 
 def during_load(
     nodes: list[Node],
     step: str,
-    action: Callable[[], subprocess.CompletedProcess[str]],
+    action: Action,
     *,
     expect_failure: bool = False,
     mix: tuple[tuple[str, str, dict[str, str]], ...] = loadgen.MIX,
     what: str = "",
+    full_speed_must_be_clean: bool = True,
+    client_timeout: float = 10.0,
+    keepalive: bool = True,
 ) -> StepResult:
-    """Run ``action`` (a playbook, a container stop) while every node takes load (``mix``)."""
+    """Run ``action`` (a playbook, a container stop) while every node takes load: the paced
+    ``mix`` throughout, and wrk at full speed during the steady phase and from when ``action``
+    calls for it. Unless ``full_speed_must_be_clean`` is off, every full-speed request must be
+    answered 2xx with no socket error."""
+
+    def fast() -> dict[str, FullSpeed]:
+        return {
+            node.name: FullSpeed(
+                node.port,
+                SERVER_NAME,
+                timeout_seconds=max(30, int(client_timeout)),
+                keepalive=keepalive,
+            ).start()
+            for node in nodes
+        }
+
     loads = {
         node.name: loadgen.LoadGenerator(
             loadgen.Target("127.0.0.1", node.port, SERVER_NAME, node.cafile),
@@ -133,23 +196,51 @@ def during_load(
             max_seconds=600,
             max_requests=200_000,
             mix=mix,
+            timeout=client_timeout,
         )
         for node in nodes
     }
+    steady_fast = fast()
     for load in loads.values():
         load.start()
     time.sleep(STEADY_SECONDS)
+    steady_counts = {name: load.stop() for name, load in steady_fast.items()}
     for load in loads.values():
         load.mark("step")
+    step_fast: dict[str, FullSpeed] = {}
+    window: list[float] = []
+
+    def full_speed() -> None:
+        if not step_fast:
+            window.append(time.time())
+            step_fast.update(fast())
+
     started = time.monotonic()
-    result = action()
+    result = action(full_speed)
     seconds = time.monotonic() - started
+    full_speed()  # a step that never called for it still ends under full speed
     log = results_dir() / f"{step.replace(' ', '-')}.log"
     log.write_text(result.stdout + result.stderr, encoding="utf-8")
     for load in loads.values():
         load.mark("settle")
-    time.sleep(SETTLE_SECONDS)
+    time.sleep(max(SETTLE_SECONDS, FULL_SPEED_MIN_SECONDS - (time.time() - window[0])))
     reports = {name: load.stop() for name, load in loads.items()}
+    step_counts = {name: load.stop() for name, load in step_fast.items()}
+    full_speed_reports = {}
+    for name, counted in step_counts.items():
+        full_speed_reports[name] = FullSpeedReport(steady_counts[name].streams + counted.streams)
+        record_result(
+            "full-speed",
+            {
+                "step": step,
+                "host": name,
+                "seconds": round(seconds, 1),
+                "rc": result.returncode,
+                "window_seconds": round(time.time() - window[0], 1),
+                "steady": steady_counts[name].to_json(),
+                "switch": counted.to_json(),
+            },
+        )
     for name, report in reports.items():
         samples = results_dir() / f"{step.replace(' ', '-')}-{name}.samples.json"
         samples.write_text(json.dumps(report.timeline()), encoding="utf-8")
@@ -166,7 +257,17 @@ def during_load(
     if not expect_failure:
         tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
         assert result.returncode == 0, f"{what or step} exited {result.returncode}:\n{tail}"
-    return StepResult(result.stdout + result.stderr, result.returncode, seconds, reports)
+    if full_speed_must_be_clean:
+        for name, counted in full_speed_reports.items():
+            assert_clean(counted, f"{step} ({name})")
+    return StepResult(
+        result.stdout + result.stderr,
+        result.returncode,
+        seconds,
+        reports,
+        full_speed_reports,
+        window[0],
+    )
 
 
 def assert_no_failures_and_p99(report: loadgen.Report, name: str) -> None:

@@ -1,11 +1,14 @@
 """The proxy tier: one nginx proxy in front of two app hosts serving gunicorn over TCP.
 
-Static checks of every host (private-address listeners, per-host upstream files, passive health
-settings), then side effects through the proxy's 127.0.0.1-published HTTPS port under load
-(molecule/resources/kitload.py): a rolling deploy, a rolling secret rotation, an app host stopped
-with `docker stop` mid-load and started again, a roll whose second host's release never gets
-ready, and (make bench-cluster) deploy timings for one and two app hosts with serial 1 and 2.
-The steps run in order.
+Static checks of every host (private-address listeners, the live port forwarded to the active
+colour, the upstream of live addresses, passive health settings), then side effects through the
+proxy's 127.0.0.1-published HTTPS port under two loads at once (molecule/resources/kitload.py):
+paced requests that record every answer, and wrk at full speed on kept-alive connections, every
+non-2xx and socket error counted, with workers recycling every ~1000 requests. In order: steady
+full-speed load; an app host that vanishes (its packets dropped, then killed) and reboots; a
+rolling deploy started right after that reboot; a rolling secret rotation; a rollback; a roll
+whose second host's release never gets ready; and (make bench-cluster) deploy timings for one and
+two app hosts with serial 1 and 2.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +34,26 @@ from conftest import PROJECT, published_port, record_result, run_playbook
 sys.path.insert(0, str(PROJECT / "molecule" / "resources"))
 sys.path.insert(0, str(PROJECT / "scripts"))
 
-import loadgen
 from kitload import (
     APP,
     PEBBLE_ROOT,
-    SERVER_NAME,
     Node,
     StepResult,
     copy_source,
     during_load,
     new_feature,
     under_load,
+    worker_recycles,
 )
 
 PORTS = {"blue": 8001, "green": 8002}
-UPSTREAMS = f"/etc/nginx/upstreams/{APP}.d"
+LIVE_PORT = 8000
+SITE = f"/etc/nginx/sites-available/{APP}.conf"
 # nginx's fail_timeout (group default): a failed app host is tried again after it.
 FAIL_TIMEOUT = 10
+# Workers per app host (2 vCPUs, app_workload async) and the recycles each must see in a step.
+WORKERS = 3
+RECYCLES_EACH = 2
 
 
 def _groups() -> dict[str, list[str]]:
@@ -89,13 +96,15 @@ def _address(host: Any) -> str:
     return str(route[route.index("src") + 1])
 
 
-def _member(proxy: Node, name: str) -> str:
-    return str(proxy.host.file(f"{UPSTREAMS}/{name}.conf").content_string)
+def _site(proxy: Node) -> str:
+    return str(proxy.host.file(SITE).content_string)
 
 
 def _assert_serving(proxy: Node, apps: dict[str, Any]) -> None:
-    """Each app host's active colour listens on its private address only, and is in the upstream."""
-    for name, host in apps.items():
+    """Each app host's active colour listens on its private address only, the host's live port is
+    forwarded to it, and the proxy's upstream lists the host's live address."""
+    site = _site(proxy)
+    for host in apps.values():
         state = _state(host)
         active = state["active"]
         address = _address(host)
@@ -106,12 +115,14 @@ def _assert_serving(proxy: Node, apps: dict[str, Any]) -> None:
         assert not [
             a for a in local if a.endswith((":8001", ":8002")) and a != f"{address}:{PORTS[active]}"
         ]
-        member = _member(proxy, name)
+        table = host.check_output(f"nft list table ip {APP}_live")
+        rule = f"ip daddr {address} tcp dport {LIVE_PORT} dnat to {address}:{PORTS[active]}"
+        assert table.count(rule) == 2, table  # prerouting (the proxies) and output (the host)
         assert re.search(
-            rf"^server {re.escape(address)}:{PORTS[active]} max_fails=1 fail_timeout=10s;$",
-            member,
+            rf"^    server {re.escape(address)}:{LIVE_PORT} max_fails=1 fail_timeout=10s;$",
+            site,
             re.M,
-        ), member
+        ), site
 
 
 def _main_pid(host: Any) -> str:
@@ -221,12 +232,11 @@ def test_the_proxy_reaches_the_app_hosts_over_verified_tls(
 
 
 def test_the_proxy_balances_over_every_app_host(proxy: Node, apps: dict[str, Any]) -> None:
-    upstream = proxy.host.file(f"/etc/nginx/upstreams/{APP}.conf").content_string
-    assert f"include {UPSTREAMS}/*.conf;" in upstream
-    files = sorted(proxy.host.check_output(f"ls -1 {UPSTREAMS}").split())
-    assert files == sorted(f"{name}.conf" for name in apps)
-    site = proxy.host.file(f"/etc/nginx/sites-available/{APP}.conf").content_string
+    site = _site(proxy)
+    servers = re.findall(rf"^    server ([0-9.]+):{LIVE_PORT} ", site, re.M)
+    assert sorted(servers) == sorted(_address(host) for host in apps.values()), site
     assert "proxy_next_upstream error timeout;" in site
+    assert not proxy.host.file("/etc/nginx/upstreams").exists
     assert not proxy.host.service(f"{APP}@blue.service").is_running
     # Both app hosts answer through the proxy (its access log names the upstream address).
     for _ in range(12):
@@ -237,10 +247,147 @@ def test_the_proxy_balances_over_every_app_host(proxy: Node, apps: dict[str, Any
         assert f"ua={_address(host)}:" in log, log
 
 
-def test_a_rolling_deploy_under_load(
+def _nginx_workers(proxy: Node) -> set[str]:
+    """PIDs of the proxy's nginx workers: a reload replaces every one of them."""
+    master = proxy.host.check_output("cat /run/nginx.pid").strip()
+    return set(proxy.host.check_output(f"pgrep --parent {master}").split())
+
+
+def _count_in_error_log(proxy: Node, text: str) -> int:
+    return int(proxy.host.check_output(f"grep -c '{text}' /var/log/nginx/error.log || true") or 0)
+
+
+def _idle(seconds: float) -> Callable[[Callable[[], None]], subprocess.CompletedProcess[str]]:
+    """A step that only lets the loads run, at full speed."""
+
+    def wait(full_speed: Callable[[], None]) -> subprocess.CompletedProcess[str]:
+        full_speed()
+        time.sleep(seconds)
+        return subprocess.CompletedProcess(["sleep", str(seconds)], 0, "", "")
+
+    return wait
+
+
+def _record(step: StepResult, what: str, proxy: Node, apps: dict[str, Any], **extra: Any) -> None:
+    """The step's figures, and that every app host's workers recycled during it."""
+    recycles = {name: worker_recycles(host, step.started_at) for name, host in apps.items()}
+    fast = step.full_speed[proxy.name]
+    record_result(
+        "cluster",
+        {
+            "step": what,
+            "host": proxy.name,
+            "seconds": round(step.seconds, 1),
+            "rc": step.returncode,
+            "full_speed": fast.lines(),
+            "paced_failed": {m: _failed(step, proxy.name, m) for m in ("GET", "POST")},
+            "recycles": recycles,
+            **extra,
+        },
+    )
+    for name, count in recycles.items():
+        assert count >= WORKERS * RECYCLES_EACH, f"{name}: {count} worker recycles in {what}"
+
+
+def test_steady_full_speed_load(proxy: Node, apps: dict[str, Any]) -> None:
+    """No deploy: full speed through the proxy to both app hosts while their workers recycle.
+    Before the kit's worker, a recycle reset a kept-alive connection, nginx took the host out for
+    fail_timeout, and most requests were answered 503."""
+    workers = _nginx_workers(proxy)
+    disabled = _count_in_error_log(proxy, "upstream server temporarily disabled")
+    step = during_load([proxy], "cluster steady full speed", _idle(30))
+    _record(step, "steady full speed", proxy, apps)
+    assert _failed(step, proxy.name, "GET") == 0
+    assert _failed(step, proxy.name, "POST") == 0
+    assert _nginx_workers(proxy) == workers
+    # No app host was taken out of the upstream.
+    assert _count_in_error_log(proxy, "upstream server temporarily disabled") == disabled
+
+
+VANISH = (
+    "nft -f - <<'EOF'\n"
+    "table inet kit_test_vanish {\n"
+    "  chain in { type filter hook input priority -300; policy drop; }\n"
+    "  chain out { type filter hook output priority -300; policy drop; }\n"
+    "}\n"
+    "EOF"
+)
+
+
+def _vanish_and_reboot(
+    name: str, full_speed: Callable[[], None]
+) -> subprocess.CompletedProcess[str]:
+    """The app host stops answering anything (no FIN, no RST: its packets are dropped), is
+    killed, and boots again; then nginx's fail_timeout passes, so it is tried again."""
+    full_speed()
+    time.sleep(5)
+    host = testinfra.get_host(f"docker://{name}")
+    host.check_output(VANISH)
+    time.sleep(15)
+    subprocess.run(["docker", "kill", name], capture_output=True, text=True, check=True)
+    subprocess.run(["docker", "start", name], capture_output=True, text=True, check=True)
+    deadline = time.monotonic() + 90
+    host = testinfra.get_host(f"docker://{name}")
+    while time.monotonic() < deadline:
+        if host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"):
+            break
+        time.sleep(1)
+    time.sleep(FAIL_TIMEOUT + 5)
+    return subprocess.CompletedProcess(["docker", "start", name], 0, "", "")
+
+
+def test_an_app_host_that_vanishes_costs_at_most_its_requests_in_flight(
+    proxy: Node, apps: dict[str, Any]
+) -> None:
+    """GETs are retried on the other host (0 failed); a POST the dead host had received cannot
+    be, and is answered 503: no more of them than POSTs were in flight. The host boots again
+    (its live port forwarded at boot) and rejoins the upstream with no failed request."""
+    name = sorted(apps)[-1]
+    address = _address(apps[name])
+    step = during_load(
+        [proxy],
+        f"cluster {name} vanishes and reboots",
+        lambda full_speed: _vanish_and_reboot(name, full_speed),
+        full_speed_must_be_clean=False,
+        client_timeout=90,
+    )
+    fast = {stream.method: stream for stream in step.full_speed[proxy.name].streams}
+    paced_posts = _failed(step, proxy.name, "POST")
+    in_flight_bound = fast["POST"].connections + 4  # wrk's POST connections + the paced workers
+    record_result(
+        "cluster",
+        {
+            "step": "app host vanishes, is killed and reboots",
+            "host": name,
+            "seconds": round(step.seconds, 1),
+            "full_speed": step.full_speed[proxy.name].lines(),
+            "paced_failed": {"GET": _failed(step, proxy.name, "GET"), "POST": paced_posts},
+            "failed_posts": fast["POST"].non_2xx + paced_posts,
+            "max_get_latency_ms": fast["GET"].max_ms,
+        },
+    )
+    assert fast["GET"].non_2xx == 0, fast["GET"].line()
+    assert fast["GET"].socket_errors == 0, fast["GET"].line()
+    assert fast["POST"].socket_errors == 0, fast["POST"].line()
+    assert fast["POST"].non_2xx + paced_posts <= in_flight_bound, fast["POST"].line()
+    assert _failed(step, proxy.name, "GET") == 0
+    # Back: the live port is forwarded at boot and the proxy sends to it again.
+    state = _state(apps[name])
+    assert apps[name].service(f"{APP}-live.service").is_enabled
+    time.sleep(6)  # access_log flush=5s
+    log = proxy.host.check_output("tail -n 300 /var/log/nginx/access.log")
+    assert f"ua={address}:{LIVE_PORT}" in log
+    assert state["active"] in PORTS
+    _assert_serving(proxy, apps)
+
+
+def test_a_rolling_deploy_right_after_a_reboot(
     proxy: Node, apps: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> None:
+    """Started as soon as the rebooted host is back: each host keeps serving through its own
+    switch (its live pointer moves; nginx is not reloaded), at full speed, 0 failed requests."""
     old = {name: _release(host) for name, host in apps.items()}
+    workers = _nginx_workers(proxy)
     source = copy_source(tmp_path_factory.mktemp("new"), new_feature)
     step = under_load(
         [proxy], "cluster rolling deploy", "playbooks/deploy.yml", "-e", f"app_source={source}"
@@ -248,17 +395,16 @@ def test_a_rolling_deploy_under_load(
     new = {name: _release(host) for name, host in apps.items()}
     assert len(set(new.values())) == 1
     assert set(new.values()).isdisjoint(old.values())
-    # One batch per app host (serial 1), each drained first, the summary names both.
-    assert step.output.count("PLAY [Deploy the app") == len(apps)
-    assert len(re.findall(r"TASK \[nginx : Write the upstream servers\]", step.output)) >= 2 * len(
-        apps
-    )
+    # One batch per app host (serial 1); the summary names both.
+    assert step.output.count("PLAY [Switch the app hosts to the release") == len(apps)
     summary = _summary(step.output)
     for name in apps:
         assert f"{name}: release {new[name]}" in summary, summary
+    _record(step, "rolling deploy", proxy, apps)
     assert _failed(step, proxy.name, "GET") == 0
     assert _failed(step, proxy.name, "POST") == 0
     assert _versions(step, proxy.name) <= set(old.values()) | set(new.values())
+    assert _nginx_workers(proxy) == workers, "a deploy must not reload nginx"
     _assert_serving(proxy, apps)
 
 
@@ -270,6 +416,7 @@ def test_a_rolling_rotation_under_load(
         for name, host in apps.items()
     }
     rotated = {**vault_secrets, "API_TOKEN": secrets.token_urlsafe(32)}
+    workers = _nginx_workers(proxy)
     step = under_load(
         [proxy],
         "cluster rolling rotation",
@@ -283,81 +430,35 @@ def test_a_rolling_rotation_under_load(
     }
     assert len(set(after.values())) == 1
     assert set(after.values()).isdisjoint(before.values())
-    assert step.output.count("PLAY [Rotate the app's secrets]") == len(apps)
+    assert step.output.count("PLAY [Switch the app hosts to the release") == len(apps)
+    _record(step, "rolling rotation", proxy, apps)
     assert _failed(step, proxy.name, "GET") == 0
     assert _failed(step, proxy.name, "POST") == 0
+    assert _nginx_workers(proxy) == workers
     # The API answers the new token through the proxy.
     proxy.curl("/v1/items", f"-H 'Authorization: Bearer {rotated['API_TOKEN']}'")
     _assert_serving(proxy, apps)
 
 
-def _stop_and_start(
-    name: str, apps: dict[str, Any], proxy: Node
-) -> subprocess.CompletedProcess[str]:
-    """docker stop one app host for a while under load, then start it and wait until it serves."""
-    time.sleep(5)
-    stopped = subprocess.run(["docker", "stop", name], capture_output=True, text=True, check=True)
-    time.sleep(20)
-    subprocess.run(["docker", "start", name], capture_output=True, text=True, check=True)
-    deadline = time.monotonic() + 90
-    host = testinfra.get_host(f"docker://{name}")
-    while time.monotonic() < deadline:
-        if host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"):
-            break
-        time.sleep(1)
-    return stopped
-
-
-def test_an_app_host_stopped_mid_load_costs_no_get(proxy: Node, apps: dict[str, Any]) -> None:
-    name = sorted(apps)[-1]
-    address = _address(apps[name])
-    step = during_load(
-        [proxy],
-        f"docker stop {name}",
-        lambda: _stop_and_start(name, apps, proxy),
-        expect_failure=True,
-    )
-    report = step.reports[proxy.name]
-    failed_gets, failed_posts = _failed(step, proxy.name, "GET"), _failed(step, proxy.name, "POST")
-    record_result(
-        "cluster",
-        {
-            "step": "docker stop of an app host",
-            "host": name,
-            "seconds": round(step.seconds, 1),
-            "rc": step.returncode,
-            "requests": len(report.samples),
-            "failed_gets": failed_gets,
-            "failed_posts": failed_posts,
-            "max_latency_ms": round(max(s.latency for s in report.samples) * 1000, 1),
-            "post_errors": sorted({str(s.error or s.status) for s in report.samples if not s.ok}),
-        },
-    )
-    assert step.returncode == 0
-    assert failed_gets == 0, [s for s in report.samples if not s.ok][:5]
-    # Back: the socket-activated instance started at boot, and the proxy sends to it again
-    # once fail_timeout has passed.
-    host = testinfra.get_host(f"docker://{name}")
-    state = _state(host)
-    assert (
-        host.service(f"{APP}@{state['active']}.service").is_running
-        or host.socket(f"tcp://{address}:{PORTS[state['active']]}").is_listening
-    )
-    time.sleep(FAIL_TIMEOUT + 1)
-    load = loadgen.LoadGenerator(
-        loadgen.Target("127.0.0.1", proxy.port, SERVER_NAME, proxy.cafile),
-        workers=2,
-        rate=20.0,
-        max_seconds=8,
-        max_requests=400,
-    )
-    load.start()
-    load.wait(8)
-    after = load.stop()
-    assert all(s.ok for s in after.samples), after.summary()
-    time.sleep(6)
-    log = proxy.host.check_output("tail -n 100 /var/log/nginx/access.log")
-    assert f"ua={address}:{PORTS[state['active']]}" in log
+def test_a_rolling_rollback_under_load(proxy: Node, apps: dict[str, Any]) -> None:
+    """Back to the release before the deploy, host by host, at full speed."""
+    current = {name: _release(host) for name, host in apps.items()}
+    previous = {
+        name: next(
+            entry["release"]
+            for entry in reversed(_state(host)["history"])
+            if entry["release"] != current[name]
+        )
+        for name, host in apps.items()
+    }
+    workers = _nginx_workers(proxy)
+    step = under_load([proxy], "cluster rolling rollback", "playbooks/rollback.yml")
+    assert {name: _release(host) for name, host in apps.items()} == previous
+    _record(step, "rolling rollback", proxy, apps)
+    assert _failed(step, proxy.name, "GET") == 0
+    assert _failed(step, proxy.name, "POST") == 0
+    assert _versions(step, proxy.name) <= set(current.values()) | set(previous.values())
+    assert _nginx_workers(proxy) == workers
     _assert_serving(proxy, apps)
 
 

@@ -63,7 +63,15 @@ def test_app_directories(host: Any) -> None:
 
 @pytest.mark.parametrize(
     "package",
-    ["acl", "ca-certificates", "curl", "logrotate", "python3-apt", "unattended-upgrades"],
+    [
+        "acl",
+        "ca-certificates",
+        "curl",
+        "logrotate",
+        "nftables",
+        "python3-apt",
+        "unattended-upgrades",
+    ],
 )
 def test_baseline_packages(host: Any, package: str) -> None:
     assert host.package(package).is_installed

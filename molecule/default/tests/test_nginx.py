@@ -206,18 +206,23 @@ def test_unknown_sni_is_rejected(host: Any) -> None:
     assert "unrecognized name" in output, output
 
 
-def test_upstream_is_the_active_instance_socket_with_keepalive(host: Any) -> None:
+def test_each_colour_has_an_upstream_with_keepalive_and_the_marker_picks_one(host: Any) -> None:
+    """One upstream per colour (its socket, its own keep-alive pool); the HTTPS server sends each
+    request to green while the live marker exists, else to blue: a switch needs no reload."""
     config = host.check_output("nginx -T 2>/dev/null")
-    upstream = re.search(r"upstream\s+app_app\s*\{(?P<body>[^}]*)\}", config)
-    assert upstream, "upstream app_app not found in nginx -T"
-    assert re.search(r"^\s*include\s+/etc/nginx/upstreams/app\.conf;", upstream["body"], re.M)
-    # The included file lists exactly the active colour's socket (blue/green switch).
+    for colour in ("blue", "green"):
+        upstream = re.search(rf"upstream\s+app_{colour}\s*\{{(?P<body>[^}}]*)\}}", config)
+        assert upstream, f"upstream app_{colour} not found in nginx -T"
+        servers = re.findall(r"^\s*server\s+(\S+);", upstream["body"], re.M)
+        assert servers == [f"unix:/run/app/{colour}.sock"]
+        keepalive = re.search(r"^\s*keepalive\s+(\d+);", upstream["body"], re.M)
+        assert keepalive
+        assert int(keepalive.group(1)) > 0
+    assert "if (-f /srv/app/green.live) {" in config
+    assert "proxy_pass http://$app_colour;" in config
     active = json.loads(host.file("/var/lib/app/deploy.json").content_string)["active"]
-    servers = host.file("/etc/nginx/upstreams/app.conf").content_string
-    assert re.findall(r"^server\s+(\S+);", servers, re.M) == [f"unix:/run/app/{active}.sock"]
-    keepalive = re.search(r"^\s*keepalive\s+(\d+);", upstream["body"], re.M)
-    assert keepalive
-    assert int(keepalive.group(1)) > 0
+    assert host.file("/srv/app/green.live").exists == (active == "green")
+    assert not host.file("/etc/nginx/upstreams").exists
     # Upstream keep-alive only works with HTTP/1.1 and without "Connection: close".
     assert "proxy_http_version 1.1;" in config
     assert 'proxy_set_header Connection "";' in config

@@ -137,8 +137,13 @@ def lifecycle(trusting: list[Node]) -> dict[str, Any]:
 def _step(
     trusting: list[Node], lifecycle: dict[str, Any], step: str, *args: str, **kw: Any
 ) -> StepResult:
-    """Run the step under load; assert no request failed; record what each host served."""
-    result = _under_load(trusting, f"certificate {step}", *args, **kw)
+    """Run the step under load; assert no request failed; record what each host served.
+
+    These steps reload nginx: the full-speed load, from the start of the run, opens a connection
+    per request (see fullspeed.FullSpeed), so each count is what nginx answered."""
+    result = _under_load(
+        trusting, f"certificate {step}", *args, keepalive=False, full_speed_from=None, **kw
+    )
     for node in trusting:
         report = result.reports[node.name]
         for phase in report.phases:

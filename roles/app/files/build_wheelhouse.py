@@ -1,19 +1,24 @@
 #!/usr/bin/env python3
 """Build the wheels of an ASGI project for a target host, on the controller.
 
-The host never needs PyPI: the project's own wheel is built from its source, and every
-dependency is downloaded as a binary wheel for the host's Python version, architecture and
-glibc, pinned by the project's constraints file when it has one. The wheel set is cached by
-target and content, and named by a release id derived from the project wheel's bytes and the
-resolved versions, so building an unchanged project gives the same id (a no-op deploy).
+The host never needs PyPI: the project's own wheel is built from its source, and so is the kit's
+runtime (fastapi-vm-kit-runtime: the gunicorn worker every release runs, and the server versions
+the kit is tested with); every dependency of both is downloaded as a binary wheel for the host's
+Python version, architecture and glibc, pinned by the project's constraints file when it has one.
+The wheel set is cached by target and content, and named by a release id derived from the built
+wheels' bytes and the resolved versions, so building an unchanged project gives the same id (a
+no-op deploy).
 
 Prints one JSON object: release_id, wheelhouse (a directory holding the wheels and wheels.tar,
-the same wheels in one archive), distribution, version, wheels.
+the same wheels in one archive), distribution, version, requirements (what a release installs:
+the project and the runtime, pinned), wheels.
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
+import fnmatch
 import hashlib
 import json
 import os
@@ -75,6 +80,7 @@ class Wheelhouse:
     wheelhouse: str
     distribution: str
     version: str
+    requirements: list[str]
     wheels: list[str]
 
 
@@ -101,7 +107,10 @@ def parse_wheel_name(filename: str) -> tuple[str, str]:
 
 
 def build_project_wheel(source: Path, out_dir: Path) -> Path:
-    """Build the project's wheel from a copy of its source; the source tree stays untouched."""
+    """Build the project's wheel from a copy of its source; the source tree stays untouched.
+
+    ``out_dir`` must hold no other wheel.
+    """
     if not (source / "pyproject.toml").is_file() and not (source / "setup.py").is_file():
         raise BuildError(f"{source} has no pyproject.toml or setup.py: not a Python project")
     with tempfile.TemporaryDirectory(prefix="kit-src-") as scratch:
@@ -119,19 +128,61 @@ def build_project_wheel(source: Path, out_dir: Path) -> Path:
     return wheels[0]
 
 
-def release_id(project_wheel: Path, wheels: list[str]) -> str:
-    """Same project bytes and same resolved versions -> same id, whatever the target."""
-    digest = hashlib.sha256(_sha256(project_wheel).encode())
+def _source_files(root: Path) -> list[Path]:
+    """The files a build of ``root`` reads: every file but the IGNORED ones (at any depth)."""
+    found: list[Path] = []
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if not any(fnmatch.fnmatch(d, p) for p in IGNORED)]
+        for name in files:
+            if not any(fnmatch.fnmatch(name, p) for p in IGNORED):
+                found.append(Path(directory) / name)
+    return sorted(found)
+
+
+def source_digest(root: Path) -> str:
+    """Same names and bytes (links: same targets) in the built tree: same digest."""
+    digest = hashlib.sha256()
+    for path in _source_files(root):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        content = os.readlink(path).encode() if path.is_symlink() else path.read_bytes()
+        digest.update(hashlib.sha256(content).digest())
+    return digest.hexdigest()
+
+
+def cached_project_wheel(source: Path, cache: Path) -> Path:
+    """The wheel of ``source``, built once per content: hosts of every platform share it (the
+    kit's runtime and most projects are pure Python), and a second build of the same tree, or
+    a host building at the same moment (a lock), finds it ready."""
+    home = cache / "built" / source_digest(source)[:24]
+    home.mkdir(parents=True, exist_ok=True)
+    with (home / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ready = sorted(home.glob("*.whl"))
+        if len(ready) == 1:
+            return ready[0]
+        with tempfile.TemporaryDirectory(prefix="kit-build-", dir=home) as out:
+            wheel = build_project_wheel(source, Path(out))
+            return wheel.rename(home / wheel.name)
+
+
+def release_id(project_wheels: list[Path], wheels: list[str]) -> str:
+    """Same built wheels (project, runtime) and resolved versions: same id, whatever the target."""
+    digest = hashlib.sha256("".join(_sha256(wheel) for wheel in project_wheels).encode())
     for name, version in sorted(parse_wheel_name(w) for w in wheels):
         digest.update(f"\n{name}=={version}".encode())
     return digest.hexdigest()[:12]
 
 
-def build(source: Path, target: Target, cache: Path, constraints: Path | None) -> Wheelhouse:
+def build(
+    source: Path, target: Target, cache: Path, constraints: Path | None, runtime: Path | None = None
+) -> Wheelhouse:
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="kit-wheel-", dir=cache) as scratch:
-        project_wheel = build_project_wheel(source, Path(scratch))
-        content = _sha256(project_wheel) + target.key()
+        project_wheel = cached_project_wheel(source, cache)
+        built = [project_wheel]
+        if runtime is not None:
+            built.append(cached_project_wheel(runtime, cache))
+        content = "".join(_sha256(wheel) for wheel in built) + target.key()
         if constraints is not None:
             content += constraints.read_text()
         house = cache / target.key() / hashlib.sha256(content.encode()).hexdigest()[:16]
@@ -139,26 +190,34 @@ def build(source: Path, target: Target, cache: Path, constraints: Path | None) -
             shutil.rmtree(house, ignore_errors=True)
             staging = Path(scratch) / "house"
             staging.mkdir()
-            shutil.copy2(project_wheel, staging / project_wheel.name)
+            for wheel in built:
+                shutil.copy2(wheel, staging / wheel.name)
             command = [sys.executable, "-m", "pip", "download", "--quiet", "--dest", str(staging)]
             command += target.pip_args()
             if constraints is not None:
                 command += ["--constraint", str(constraints)]
-            _run([*command, str(staging / project_wheel.name)])
+            _run([*command, *(str(staging / wheel.name) for wheel in built)])
             # One archive to ship: a single transfer to each host instead of one per wheel.
             with tarfile.open(staging / ARCHIVE, "w") as archive:
                 for wheel in sorted(staging.glob("*.whl")):
                     archive.add(wheel, arcname=wheel.name)
             (staging / ".complete").write_text("")
             house.parent.mkdir(parents=True, exist_ok=True)
-            staging.rename(house)
+            try:
+                staging.rename(house)
+            except OSError:
+                # Another host of the same platform built the same wheelhouse meanwhile.
+                if not (house / ".complete").exists():
+                    raise
     wheels = sorted(p.name for p in house.glob("*.whl"))
     distribution, version = parse_wheel_name(project_wheel.name)
+    pins = [parse_wheel_name(wheel.name) for wheel in built]
     return Wheelhouse(
-        release_id=release_id(house / project_wheel.name, wheels),
+        release_id=release_id([house / wheel.name for wheel in built], wheels),
         wheelhouse=str(house),
         distribution=distribution,
         version=version,
+        requirements=[f"{name}=={pinned}" for name, pinned in pins],
         wheels=wheels,
     )
 
@@ -170,6 +229,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arch", required=True, help="the host's machine, e.g. x86_64")
     parser.add_argument("--glibc", required=True, help="the host's glibc, e.g. 2.36")
     parser.add_argument("--cache", type=Path, required=True, help="wheelhouse cache directory")
+    parser.add_argument(
+        "--runtime",
+        type=Path,
+        help="the kit's runtime project, built and installed beside the project",
+    )
     parser.add_argument(
         "--constraints",
         type=Path,
@@ -185,6 +249,7 @@ def main(argv: list[str] | None = None) -> int:
             Target(args.python, args.arch, args.glibc),
             args.cache.resolve(),
             constraints,
+            args.runtime.resolve() if args.runtime else None,
         )
     except BuildError as error:
         print(f"build_wheelhouse: {error}", file=sys.stderr)

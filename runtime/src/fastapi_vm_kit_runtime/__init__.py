@@ -1,0 +1,1 @@
+"""The server side the FastAPI VM kit installs into every release (see ``worker``)."""

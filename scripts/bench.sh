@@ -3,7 +3,9 @@
 # scenario "bench", as `make demo` does for its own container), then measure it from inside
 # (python -m bench.run): results in bench/results/ (results.json, results.md, results.png).
 # Safe to re-run: it converges the same container again. `make bench-destroy` removes it.
-#   BENCH_ARGS  more arguments for bench.run, e.g. "--rounds 5 --seconds 4" or "--skip zdt"
+#   BENCH_ARGS  more arguments for bench.run, e.g. "--rounds 5 --seconds 4", "--skip zdt", "--quick"
+#               (the CI's short pass) or "--out DIR" (results elsewhere than bench/results/)
+# The proxy tier's figures (2 app hosts vs 1) come from `make bench-cluster` (test_tier_bench.py).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

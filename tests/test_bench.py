@@ -1,9 +1,12 @@
 """The bench's controller-side pieces on recorded output, and a tiny real wrk/h2load run.
 
-This is the smoke version of ``make bench`` that ``make test`` runs (seconds, no container):
-the parsers on output recorded in the bench container, the ratio and report code, the plot,
-the nginx variants on the rendered configuration, and, where wrk and h2load are installed
-(.ci/run installs them), the same measuring code against a local keep-alive server.
+This is the controller-side smoke test of ``make bench`` that ``make unit`` runs (seconds, no
+container): the parsers on output recorded in the bench container, the ratio and report code, the
+plot, the nginx variants on the rendered single-host site (one upstream per colour), the tier's
+upstream edit on the rendered proxy site, the bench instances' copy of the active colour's
+secrets, and, where wrk and h2load are installed (.ci/run installs them), the same measuring code
+against a local keep-alive server. The bench's real path runs in CI too, on the converged default
+scenario: molecule/default/tests/test_bench_smoke.py.
 """
 
 from __future__ import annotations

@@ -6,8 +6,8 @@
 Ansible runs a ``*-client`` script with ``--vault-id prod`` and reads the password from its
 standard output. The password of vault id ``ID`` is the first line of
 ``$FASTAPI_KIT_VAULT_DIR/ID.vault-pass`` (default directory ``~/.config/fastapi-kit/vault``):
-outside any git checkout, owned by you, mode 0600 (no group or other access), as the README's
-"Secrets" section sets up. A file anyone else can read, or one inside a git work tree, is refused:
+outside any git checkout, owned by you, mode 0600 (no group or other access), as docs/secrets.md
+sets up. A file anyone else can read, or one inside a git work tree, is refused:
 a vault password must never be shared by a file mode or committed.
 """
 

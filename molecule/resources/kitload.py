@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -32,7 +33,7 @@ from fullspeed import FullSpeed, FullSpeedReport, assert_clean
 
 APP = "app"
 SERVER_NAME = "app.kit.test"
-STEADY_SECONDS = 15.0
+STEADY_SECONDS = 10.0
 SETTLE_SECONDS = 2.0
 P99_FACTOR = float(os.environ.get("KIT_P99_FACTOR", "3.0"))
 # Requests per second per host: steady traffic that leaves the 2-core test machine room to deploy.
@@ -113,17 +114,24 @@ def worker_recycles(host: Any, since: float) -> int:
     return int(out.strip() or 0)
 
 
-# The full-speed phases of a step: the steady phase before it (so the paced p99 of the steady
-# phase and of the step are measured under the same kind of load), and the step from the moment
-# the first host starts switching (the play of playbooks/app.yml; before it, the release is only
-# installed beside the running one, under the paced load) to the end of the run, at least
-# FULL_SPEED_MIN_SECONDS, long enough for every worker to recycle twice (app_max_requests of the
-# test scenarios).
-SWITCH_PLAY = "PLAY [Switch the app hosts"
-FULL_SPEED_MIN_SECONDS = 30.0
+# The full-speed phases of a step: the steady phase before it (so the paced p99 of the steady phase
+# and of the step are measured under the same kind of load), and each window of the step where
+# traffic can be lost: from a host's new colour starting (its gate) to its old colour stopped and
+# the switch recorded (or the new colour stopped, its gate failed), at least FULL_SPEED_MIN_SECONDS
+# each, long enough for every worker to recycle twice (app_max_requests of the test scenarios).
+# The rest of a step (installing the release, rendering the configuration) goes on under the
+# paced load: on this 2-core machine a saturating load would only stretch it.
+SWITCH_WINDOW = (
+    ("TASK [app : Start the new instance on its own socket]",),
+    ("TASK [app : Write the deploy state]", "TASK [app : Stop the new instance (traffic never"),
+)
+# Certificate steps: from the site's configuration (a name, a certificate: nginx reloads) on.
+RELOAD_WINDOW = (("TASK [nginx : Write the application's site]",), ())
+FULL_SPEED_MIN_SECONDS = 20.0
 
-Action = Callable[[Callable[[], None]], subprocess.CompletedProcess[str]]
-"""A step: runs something and calls its argument when the full-speed phase is to start."""
+Action = Callable[[Callable[[], None], Callable[[], None]], subprocess.CompletedProcess[str]]
+"""A step: runs something, and calls its first argument when a full-speed window is to start,
+its second when the window may end (after FULL_SPEED_MIN_SECONDS at least)."""
 
 
 def under_load(
@@ -133,20 +141,23 @@ def under_load(
     expect_failure: bool = False,
     mix: tuple[tuple[str, str, dict[str, str]], ...] = loadgen.MIX,
     keepalive: bool = True,
-    full_speed_from: str | None = SWITCH_PLAY,
+    window: tuple[tuple[str, ...], tuple[str, ...]] = SWITCH_WINDOW,
 ) -> StepResult:
     """Run a playbook while every node takes load (``mix``); record the figures of the run.
 
-    The full-speed phase starts at the first line of the playbook's output that starts with
-    ``full_speed_from`` (None: at once)."""
+    A full-speed window opens at a line of the playbook's output that starts with one of
+    ``window[0]`` and may close at one that starts with one of ``window[1]`` (or at the end)."""
+    starts, ends = window
 
-    def run(full_speed: Callable[[], None]) -> subprocess.CompletedProcess[str]:
+    def run(
+        open_window: Callable[[], None], close_window: Callable[[], None]
+    ) -> subprocess.CompletedProcess[str]:
         def on_line(line: str) -> None:
-            if full_speed_from is not None and line.startswith(full_speed_from):
-                full_speed()
+            if line.startswith(starts):
+                open_window()
+            elif ends and line.startswith(ends):
+                close_window()
 
-        if full_speed_from is None:
-            full_speed()
         return run_playbook(*args, check=False, nice=False, on_line=on_line)
 
     return during_load(
@@ -158,6 +169,71 @@ def under_load(
         what=" ".join(args),
         keepalive=keepalive,
     )
+
+
+class _Windows:
+    """The full-speed windows of a step: wrk on every node while a window is open."""
+
+    def __init__(self, nodes: list[Node], client_timeout: float, keepalive: bool) -> None:
+        self.nodes = nodes
+        self.client_timeout = client_timeout
+        self.keepalive = keepalive
+        self.lock = threading.Lock()
+        self.running: dict[str, FullSpeed] = {}
+        self.opened = 0.0
+        self.first_opened = 0.0
+        self.closer: threading.Timer | None = None
+        self.reports: dict[str, list[FullSpeedReport]] = {node.name: [] for node in nodes}
+        self.seconds = 0.0
+
+    def open(self) -> None:
+        with self.lock:
+            if self.closer is not None:  # a window closing soon goes on instead
+                self.closer.cancel()
+                self.closer = None
+            if self.running:
+                return
+            self.opened = time.time()
+            self.first_opened = self.first_opened or self.opened
+            self.running = {
+                node.name: FullSpeed(
+                    node.port,
+                    SERVER_NAME,
+                    timeout_seconds=max(30, int(self.client_timeout)),
+                    keepalive=self.keepalive,
+                ).start()
+                for node in self.nodes
+            }
+
+    def close(self) -> None:
+        """Close the open window once it has lasted FULL_SPEED_MIN_SECONDS."""
+        with self.lock:
+            if not self.running or self.closer is not None:
+                return
+            left = FULL_SPEED_MIN_SECONDS - (time.time() - self.opened)
+            if left > 0:
+                self.closer = threading.Timer(left, self._stop)
+                self.closer.start()
+                return
+        self._stop()
+
+    def _stop(self) -> None:
+        with self.lock:
+            self.closer = None
+            for name, load in self.running.items():
+                self.reports[name].append(load.stop())
+            if self.running:
+                self.seconds += time.time() - self.opened
+            self.running = {}
+
+    def finish(self) -> None:
+        """After the step: a step that opened no window gets one now; the open one closes."""
+        if not self.first_opened:
+            self.open()
+        self.close()
+        closer = self.closer
+        if closer is not None:
+            closer.join()
 
 
 def during_load(
@@ -173,21 +249,9 @@ def during_load(
     keepalive: bool = True,
 ) -> StepResult:
     """Run ``action`` (a playbook, a container stop) while every node takes load: the paced
-    ``mix`` throughout, and wrk at full speed during the steady phase and from when ``action``
-    calls for it. Unless ``full_speed_must_be_clean`` is off, every full-speed request must be
-    answered 2xx with no socket error."""
-
-    def fast() -> dict[str, FullSpeed]:
-        return {
-            node.name: FullSpeed(
-                node.port,
-                SERVER_NAME,
-                timeout_seconds=max(30, int(client_timeout)),
-                keepalive=keepalive,
-            ).start()
-            for node in nodes
-        }
-
+    ``mix`` throughout, and wrk at full speed during the steady phase and in the windows
+    ``action`` opens. Unless ``full_speed_must_be_clean`` is off, every full-speed request must
+    be answered 2xx with no socket error."""
     loads = {
         node.name: loadgen.LoadGenerator(
             loadgen.Target("127.0.0.1", node.port, SERVER_NAME, node.cafile),
@@ -200,45 +264,43 @@ def during_load(
         )
         for node in nodes
     }
-    steady_fast = fast()
+    steady = _Windows(nodes, client_timeout, keepalive)
+    steady.open()
     for load in loads.values():
         load.start()
     time.sleep(STEADY_SECONDS)
-    steady_counts = {name: load.stop() for name, load in steady_fast.items()}
+    steady._stop()
     for load in loads.values():
         load.mark("step")
-    step_fast: dict[str, FullSpeed] = {}
-    window: list[float] = []
-
-    def full_speed() -> None:
-        if not step_fast:
-            window.append(time.time())
-            step_fast.update(fast())
-
+    windows = _Windows(nodes, client_timeout, keepalive)
     started = time.monotonic()
-    result = action(full_speed)
+    result = action(windows.open, windows.close)
     seconds = time.monotonic() - started
-    full_speed()  # a step that never called for it still ends under full speed
+    windows.finish()
     log = results_dir() / f"{step.replace(' ', '-')}.log"
     log.write_text(result.stdout + result.stderr, encoding="utf-8")
     for load in loads.values():
         load.mark("settle")
-    time.sleep(max(SETTLE_SECONDS, FULL_SPEED_MIN_SECONDS - (time.time() - window[0])))
+    time.sleep(SETTLE_SECONDS)
     reports = {name: load.stop() for name, load in loads.items()}
-    step_counts = {name: load.stop() for name, load in step_fast.items()}
     full_speed_reports = {}
-    for name, counted in step_counts.items():
-        full_speed_reports[name] = FullSpeedReport(steady_counts[name].streams + counted.streams)
+    for node in nodes:
+        steady_counts = steady.reports[node.name]
+        step_counts = windows.reports[node.name]
+        full_speed_reports[node.name] = FullSpeedReport(
+            [stream for counted in steady_counts + step_counts for stream in counted.streams]
+        )
         record_result(
             "full-speed",
             {
                 "step": step,
-                "host": name,
+                "host": node.name,
                 "seconds": round(seconds, 1),
                 "rc": result.returncode,
-                "window_seconds": round(time.time() - window[0], 1),
-                "steady": steady_counts[name].to_json(),
-                "switch": counted.to_json(),
+                "windows": len(step_counts),
+                "window_seconds": round(windows.seconds, 1),
+                "steady": FullSpeedReport([s for c in steady_counts for s in c.streams]).to_json(),
+                "switch": FullSpeedReport([s for c in step_counts for s in c.streams]).to_json(),
             },
         )
     for name, report in reports.items():
@@ -266,7 +328,7 @@ def during_load(
         seconds,
         reports,
         full_speed_reports,
-        window[0],
+        windows.first_opened,
     )
 
 

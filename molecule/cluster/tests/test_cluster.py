@@ -37,6 +37,7 @@ sys.path.insert(0, str(PROJECT / "scripts"))
 from kitload import (
     APP,
     PEBBLE_ROOT,
+    Action,
     Node,
     StepResult,
     copy_source,
@@ -257,12 +258,15 @@ def _count_in_error_log(proxy: Node, text: str) -> int:
     return int(proxy.host.check_output(f"grep -c '{text}' /var/log/nginx/error.log || true") or 0)
 
 
-def _idle(seconds: float) -> Callable[[Callable[[], None]], subprocess.CompletedProcess[str]]:
+def _idle(seconds: float) -> Action:
     """A step that only lets the loads run, at full speed."""
 
-    def wait(full_speed: Callable[[], None]) -> subprocess.CompletedProcess[str]:
-        full_speed()
+    def wait(
+        open_window: Callable[[], None], close_window: Callable[[], None]
+    ) -> subprocess.CompletedProcess[str]:
+        open_window()
         time.sleep(seconds)
+        close_window()
         return subprocess.CompletedProcess(["sleep", str(seconds)], 0, "", "")
 
     return wait
@@ -347,7 +351,7 @@ def test_an_app_host_that_vanishes_costs_at_most_its_requests_in_flight(
     step = during_load(
         [proxy],
         f"cluster {name} vanishes and reboots",
-        lambda full_speed: _vanish_and_reboot(name, full_speed),
+        lambda open_window, _close: _vanish_and_reboot(name, open_window),
         full_speed_must_be_clean=False,
         client_timeout=90,
     )

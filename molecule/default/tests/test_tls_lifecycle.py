@@ -26,7 +26,7 @@ from test_releases import nodes  # noqa: F401 (fixture)
 
 sys.path.insert(0, str(PROJECT / "molecule" / "resources"))
 
-from kitload import Node, StepResult
+from kitload import RELOAD_WINDOW, Node, StepResult
 from kitload import under_load as _under_load
 
 SERVER_NAME = "app.kit.test"
@@ -139,10 +139,10 @@ def _step(
 ) -> StepResult:
     """Run the step under load; assert no request failed; record what each host served.
 
-    These steps reload nginx: the full-speed load, from the start of the run, opens a connection
-    per request (see fullspeed.FullSpeed), so each count is what nginx answered."""
+    These steps reload nginx: the full-speed load, from the site's configuration on, opens a
+    connection per request (see fullspeed.FullSpeed), so each count is what nginx answered."""
     result = _under_load(
-        trusting, f"certificate {step}", *args, keepalive=False, full_speed_from=None, **kw
+        trusting, f"certificate {step}", *args, keepalive=False, window=RELOAD_WINDOW, **kw
     )
     for node in trusting:
         report = result.reports[node.name]

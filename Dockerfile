@@ -2,7 +2,7 @@
 # (Kubernetes, compose) restarts it, scales it and routes to it; TLS ends in front of it.
 #
 #   make image          fastapi-kit/app:local on IMAGE_BASE (python:3.12-slim), from wheels made
-#                       on the controller (scripts/image_wheels.py): the build needs no index
+#                       on the controller (kit_harness.image_wheels): the build needs no index
 #   docker build .      the same with the builder downloading the dependencies from PyPI
 #   --build-arg BASE_IMAGE=<image>   any Debian-based image with python3 >= 3.11; the tests use the
 #                       locally made fastapi-kit/debian-systemd:bookworm (no registry is needed)
@@ -80,6 +80,7 @@ EXPOSE 8000
 STOPSIGNAL SIGTERM
 # On SIGTERM uvicorn stops accepting, lets in-flight requests finish for up to 20 s, runs the
 # lifespan shutdown and exits. Orchestrators must wait longer than that (Kubernetes:
-# terminationGracePeriodSeconds > preStop sleep + 20, checked by tests/test_deploy_manifests.py).
+# terminationGracePeriodSeconds > preStop sleep + 20, checked by
+# tests/image/test_deploy_manifests.py).
 CMD ["uvicorn", "app.main:app", "--host", "0.0.0.0", "--port", "8000", \
      "--timeout-graceful-shutdown", "20", "--no-server-header"]

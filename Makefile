@@ -33,15 +33,17 @@ IMAGE_WHEELS := .cache/image-wheels
 TEST_IMAGE := fastapi-kit/app:test
 TEST_IMAGE_BASE := fastapi-kit/debian-systemd:bookworm
 
-.PHONY: help setup sslyze lint unit platform molecule test-cluster bench-cluster test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
+.PHONY: help setup sslyze lint unit platform molecule test-cluster scenarios bench-cluster test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
 	clean vault-rekey dev dev-tls image test-image
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml runtime/pyproject.toml constraints.txt
+# The app (with the controller and test tools), and the kit's own projects: runtime/ (the server of
+# every release), harness/ (the test harness: kit_harness), kit/ (the operator's tools).
+$(STAMP): pyproject.toml runtime/pyproject.toml harness/pyproject.toml kit/pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[controller,test,bench]' -e runtime
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[controller,test,bench]' -e runtime -e harness -e kit
 	touch $@
 
 # sslyze (the TLS scan of molecule's tests) pins its own cryptography: a venv of its own.
@@ -62,26 +64,29 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff, mypy, shell sy
 	ruff check .
 	ruff format --check .
 	mypy
-	for script in scripts/*.sh scripts/image/*.sh .ci/run; do bash -n "$$script"; done
+	for script in .ci/*.sh .ci/image/*.sh .ci/run molecule/demo/demo.sh bench/run.sh; do bash -n "$$script"; done
 
 unit: setup ## Unit tests of the reference app and the harness (no docker)
 	pytest -m 'not image'
 
 platform: ## Make sure docker runs and the base image(s) exist (cached by recipe hash)
-	scripts/ensure-docker.sh
-	for suite in $(KIT_SUITES); do scripts/build-image.sh "$$suite"; done
+	.ci/ensure-docker.sh
+	for suite in $(KIT_SUITES); do .ci/build-image.sh "$$suite"; done
 
 molecule: setup platform sslyze ## molecule test (SCENARIO=default)
-	scripts/molecule-test.sh $(SCENARIO)
+	.ci/molecule-test.sh $(SCENARIO)
 
 test-cluster: setup platform ## molecule test of the proxy tier (1 proxy + 2 app hosts, rolling releases; ~22 min)
-	scripts/molecule-test.sh cluster
+	.ci/molecule-test.sh cluster
 
 test-image: setup platform ## Build the app image on the local Debian 12 base; run it and test it
 	$(MAKE) --no-print-directory image IMAGE=$(TEST_IMAGE) IMAGE_BASE=$(TEST_IMAGE_BASE)
 	KIT_APP_IMAGE=$(TEST_IMAGE) pytest -m image
 
-test: lint unit test-image molecule ## Everything CI runs
+scenarios: setup platform sslyze ## molecule test of default and cluster at once (logs: .cache/results/molecule-<scenario>.log)
+	.ci/molecule-scenarios.sh default cluster
+
+test: lint unit test-image scenarios ## Everything CI runs
 
 $(DEV_ENV_FILE):
 	cp .env.example $@
@@ -97,14 +102,14 @@ dev-tls: setup | $(DEV_ENV_FILE) ## make dev over https://127.0.0.1:8443, self-s
 	  --ssl-keyfile $(DEV_TLS_DIR)/key.pem --ssl-certfile $(DEV_TLS_DIR)/cert.pem
 
 image: setup ## Build the container image (IMAGE=fastapi-kit/app:local) from wheels made here
-	scripts/ensure-docker.sh
-	$(BIN)/python scripts/image_wheels.py --base $(IMAGE_BASE) --out $(IMAGE_WHEELS)
+	.ci/ensure-docker.sh
+	$(BIN)/python -m kit_harness.image_wheels --base $(IMAGE_BASE) --out $(IMAGE_WHEELS)
 	# The wheels are for this base only: gone after the build, whatever its outcome.
 	status=0; docker build --build-arg BASE_IMAGE=$(IMAGE_BASE) --tag $(IMAGE) . || status=$$?; \
 	  rm -rf $(IMAGE_WHEELS); exit $$status
 
 demo: setup platform ## site.yml on a local systemd container (VM stand-in); prints an https URL
-	scripts/demo.sh
+	molecule/demo/demo.sh
 
 demo-token: setup ## Print the demo's API token (decrypted from the test vault)
 	@ansible-vault view --vault-id test@molecule/default/vault-password.test-only \
@@ -113,27 +118,27 @@ demo-token: setup ## Print the demo's API token (decrypted from the test vault)
 vault-rekey: setup ## New password for every vault file of INVENTORY (VAULT_ID=label@old NEW_VAULT_ID=label@new)
 	@test -n "$(INVENTORY)" -a -n "$(NEW_VAULT_ID)" || \
 	  { echo "usage: make vault-rekey INVENTORY=inventory/<env> VAULT_ID=<id>@<old> NEW_VAULT_ID=<id>@<new>" >&2; exit 2; }
-	$(BIN)/python scripts/vault_tool.py rekey $(INVENTORY) $(if $(VAULT_ID),--vault-id $(VAULT_ID)) \
+	$(BIN)/python -m fastapi_vm_kit.vault rekey $(INVENTORY) $(if $(VAULT_ID),--vault-id $(VAULT_ID)) \
 	  --new-vault-id $(NEW_VAULT_ID)
 
 demo-destroy: setup ## Remove the demo container
 	molecule destroy --scenario-name demo
 
 bench: setup platform ## Performance figures of the stack in a local container: bench/results/ (about 12 min)
-	scripts/bench.sh
+	bench/run.sh
 
 bench-cluster: setup platform ## The proxy tier's test plus its figures (deploy timings; req/s, p99, errors through the proxy to 2 app hosts vs 1): .cache/results/cluster.jsonl, tier.md
-	KIT_CLUSTER_TIMING=1 scripts/molecule-test.sh cluster
+	KIT_CLUSTER_TIMING=1 .ci/molecule-test.sh cluster
 
 bench-smoke: setup ## The bench's smoke test (seconds, no container; part of make unit)
-	pytest tests/test_bench.py
+	pytest tests/bench
 
 bench-destroy: setup ## Remove the bench container
 	molecule destroy --scenario-name bench
 
 lock: ## Re-resolve every Python dependency and rewrite constraints.txt
 	rm -rf .cache/lock && $(PYTHON) -m venv .cache/lock
-	.cache/lock/bin/pip install --quiet -e '.[controller,test,bench]' -e runtime
+	.cache/lock/bin/pip install --quiet -e '.[controller,test,bench]' -e runtime -e harness -e kit
 	{ echo "# Pinned versions of everything .venv installs (reference app + controller + test tools)."; \
 	  echo "# Regenerate with 'make lock' after changing pyproject.toml; review the diff before committing."; \
 	  .cache/lock/bin/pip freeze --exclude-editable; } > constraints.txt

@@ -1,6 +1,7 @@
-"""Runs the kit's load generator (scripts/loadgen.py) inside the bench container, with marks.
+"""Runs the kit's load generator (kit_harness.loadgen) inside the bench container, with marks.
 
-Copied into the container beside loadgen.py and started with ``docker exec -i``; it reads one
+Copied into the container with kit_harness/loadgen.py beside it (the package it imports, there a
+namespace package) and started with ``docker exec -i``; it reads one
 command a line on stdin: ``mark NAME`` marks a phase, ``stop`` (or the end of stdin) stops the
 load and prints the report as one JSON object. Standard library only (the host has python3).
 The load stops by itself after --max-seconds whatever happens on stdin.
@@ -12,11 +13,8 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import loadgen
+from kit_harness import loadgen
 
 
 def main(argv: Sequence[str] | None = None) -> int:

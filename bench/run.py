@@ -1,6 +1,6 @@
 """``make bench``: measure the converged bench container and write bench/results/.
 
-Run by scripts/bench.sh after the container is converged; usable alone on a converged host:
+Run by bench/run.sh after the container is converged; usable alone on a converged host:
 ``python -m bench.run --container fastapi-kit-bench``. Every load run is bounded (wrk -d,
 h2load -D, subprocess timeouts) and stays inside the container: to the bench instances on
 127.0.0.1, and to nginx on an address of the container that the site's rate limits exempt

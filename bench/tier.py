@@ -1,7 +1,7 @@
 """The proxy tier's figures: full speed through the proxy to every app host, then to one.
 
 molecule/cluster/tests/test_tier_bench.py (``make bench-cluster``) measures them on the converged
-cluster scenario: wrk at full speed (molecule/resources/fullspeed.py: reads and writes on
+cluster scenario: wrk at full speed (kit_harness.fullspeed: reads and writes on
 kept-alive connections, every non-2xx answer and socket error counted) through the proxy's
 published HTTPS port, with every app host in the proxy's upstream, then with all but one marked
 ``down`` in the rendered site (``nginx -t``, reload; the shipped file comes back afterwards).

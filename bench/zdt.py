@@ -1,6 +1,6 @@
 """Zero-downtime steps under load: deploy, rollback, secret rotation, certificate renewal.
 
-The kit's load generator runs inside the container (``loaddriver.py`` beside ``loadgen.py``),
+The kit's load generator runs inside the container (``loaddriver.py``, ``kit_harness/loadgen.py``),
 paced, through nginx over TLS; the controller marks when each step starts and ends, so the
 report has a steady phase, the step and a settle phase: requests, failed requests and p99.
 """
@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import yaml
+from kit_harness import loadgen
 
 from bench.remote import Container, RemoteError
 
@@ -154,13 +155,15 @@ def rotated_secrets_file(directory: Path) -> Path:
 
 def install_driver(container: Container) -> None:
     """The load driver and generator, bench/connect.lua (wrk), and the ACME CA's root."""
-    sources = (
-        PROJECT / "scripts" / "loadgen.py",
-        PROJECT / "bench" / "loaddriver.py",
-        PROJECT / "bench" / "connect.lua",
-    )
-    for source in sources:
-        container.write(f"{DRIVER_DIR}/{source.name}", source.read_text(encoding="utf-8"))
+    sources = {
+        # The module loaddriver.py imports, at the same name (python3 puts the driver's own
+        # directory first on its path).
+        "kit_harness/loadgen.py": Path(loadgen.__file__),
+        "loaddriver.py": PROJECT / "bench" / "loaddriver.py",
+        "connect.lua": PROJECT / "bench" / "connect.lua",
+    }
+    for name, source in sources.items():
+        container.write(f"{DRIVER_DIR}/{name}", source.read_text(encoding="utf-8"))
     container.sh(
         "curl -sS --fail --cacert /etc/pebble/https-ca.pem https://localhost:15000/roots/0"
         f" >{ROOT_CA}"

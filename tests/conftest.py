@@ -1,13 +1,9 @@
-"""Shared fixtures: isolated settings, a started app (lifespan run) and its client; a loader
-for the project's scripts, which are files rather than packages."""
+"""Shared fixtures: isolated settings, a started app (lifespan run) and its client."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,17 +14,6 @@ from app.settings import Settings
 TOKEN = "test-token-current"
 PREVIOUS = "test-token-previous"
 PROJECT = Path(__file__).resolve().parents[1]
-
-
-def load_script(relative: str, name: str) -> ModuleType:
-    """The module of a script of the project (``scripts/x.py``), registered as ``name``."""
-    spec = importlib.util.spec_from_file_location(name, PROJECT / relative)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(autouse=True)

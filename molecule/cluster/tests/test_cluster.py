@@ -19,7 +19,6 @@ import re
 import secrets
 import shlex
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -29,12 +28,10 @@ from typing import Any
 import pytest
 import testinfra  # type: ignore[import-untyped]
 import yaml
-from conftest import PROJECT, published_port, record_result, run_playbook
-
-sys.path.insert(0, str(PROJECT / "molecule" / "resources"))
-sys.path.insert(0, str(PROJECT / "scripts"))
-
-from kitload import (
+from kit_harness.hosts import published_port
+from kit_harness.playbooks import run_playbook
+from kit_harness.results import record_result
+from kit_harness.steps import (
     APP,
     PEBBLE_ROOT,
     Action,

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,12 +27,9 @@ from typing import Any
 import pytest
 import testinfra  # type: ignore[import-untyped]
 import yaml
-from conftest import PROJECT, published_port, record_result, results_dir
-
-sys.path.insert(0, str(PROJECT / "molecule" / "resources"))
-sys.path.insert(0, str(PROJECT))
-
-from fullspeed import MIX, FullSpeed, FullSpeedReport
+from kit_harness.fullspeed import MIX, FullSpeed, FullSpeedReport
+from kit_harness.hosts import published_port
+from kit_harness.results import record_result, results_dir
 
 from bench import tier
 from bench.remote import Container

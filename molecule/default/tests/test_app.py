@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import record_result
+from kit_harness.results import record_result
 
 APP = "app"
 STATE = f"/var/lib/{APP}/deploy.json"

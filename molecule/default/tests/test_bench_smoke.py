@@ -22,7 +22,8 @@ from typing import Any
 
 import testinfra  # type: ignore[import-untyped]
 import yaml
-from conftest import PROJECT, record_result
+from kit_harness.project import PROJECT
+from kit_harness.results import record_result
 
 APP = "app"
 # Bounds of the pass (it takes well under a minute on an idle 2-core machine).

@@ -18,7 +18,9 @@ from typing import Any
 
 import pytest
 import testinfra  # type: ignore[import-untyped]
-from conftest import published_port, record_result, run_playbook
+from kit_harness.hosts import published_port
+from kit_harness.playbooks import run_playbook
+from kit_harness.results import record_result
 from test_releases import _inventory_hosts
 
 PORT = 7777

@@ -14,7 +14,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from conftest import published_port, record_result
+from kit_harness.hosts import published_port
+from kit_harness.results import record_result
 
 APP = "app"
 SERVER_NAME = "app.kit.test"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import host_tls_profile
+from kit_harness.hosts import host_tls_profile
 
 DOMAIN = "app.kit.test"
 SITE_FILE = "/etc/nginx/sites-available/app.conf"

@@ -1,7 +1,7 @@
 """Zero-downtime releases, proven under load (side effects on the converged hosts).
 
 Each step runs the real playbook against both hosts at once while the project's load generator
-(scripts/loadgen.py) sends GETs and POSTs through nginx over TLS to each host's 127.0.0.1-published
+(kit_harness.loadgen) sends GETs and POSTs through nginx over TLS to each host's 127.0.0.1-published
 port. For every step: 0 failed GET and 0 failed POST, versions switch once (or never, for the
 broken cases) and p99 during the step within 3x the steady-state p99 of the same run. testinfra
 then checks the host: the right release is current, one colour runs, releases are pruned, data
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -21,23 +20,19 @@ from typing import Any
 import pytest
 import testinfra  # type: ignore[import-untyped]
 import yaml
-from conftest import PROJECT, published_port
-
-sys.path.insert(0, str(PROJECT / "molecule" / "resources"))
-sys.path.insert(0, str(PROJECT / "scripts"))
-
-import loadgen
-from kitload import (
+from kit_harness import loadgen
+from kit_harness.hosts import published_port
+from kit_harness.steps import (
     APP,
     KEEP_RELEASES,
     PEBBLE_ROOT,
     Node,
     StepResult,
 )
-from kitload import assert_no_failures_and_p99 as _assert_no_failures_and_p99
-from kitload import copy_source as _copy_source
-from kitload import new_feature as _new_feature
-from kitload import under_load as _under_load
+from kit_harness.steps import assert_no_failures_and_p99 as _assert_no_failures_and_p99
+from kit_harness.steps import copy_source as _copy_source
+from kit_harness.steps import new_feature as _new_feature
+from kit_harness.steps import under_load as _under_load
 
 
 def _inventory_hosts() -> list[str]:

@@ -28,15 +28,13 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import PROJECT, SCENARIO, TEST_VAULT_ID, record_result, run_playbook
+from conftest import SCENARIO
+from kit_harness import loadgen
+from kit_harness.playbooks import TEST_VAULT_ID, run_playbook
+from kit_harness.results import record_result
+from kit_harness.steps import Node, StepResult
+from kit_harness.steps import under_load as _under_load
 from test_releases import nodes  # noqa: F401 (fixture)
-
-sys.path.insert(0, str(PROJECT / "molecule" / "resources"))
-sys.path.insert(0, str(PROJECT / "scripts"))
-
-import loadgen
-from kitload import Node, StepResult
-from kitload import under_load as _under_load
 
 APP = "app"
 SETS = f"/etc/{APP}/secrets"
@@ -460,7 +458,7 @@ def test_a_vault_that_does_not_decrypt_fails_before_any_change(
 def test_rekey_changes_the_password_and_a_converge_is_a_no_op(
     nodes: list[Node], tmp_path: Path
 ) -> None:
-    """scripts/vault_tool.py rekey on a copy of the inventory: the old password no longer opens
+    """fastapi_vm_kit.vault rekey on a copy of the inventory: the old password no longer opens
     its vault, the new one does, and site.yml with the new one changes nothing."""
     inventory = tmp_path / "inventory"
     shutil.copytree(Path(os.environ["MOLECULE_INVENTORY_FILE"]).parent, inventory, symlinks=False)
@@ -470,7 +468,8 @@ def test_rekey_changes_the_password_and_a_converge_is_a_no_op(
     rekey = subprocess.run(
         [
             sys.executable,
-            str(PROJECT / "scripts" / "vault_tool.py"),
+            "-m",
+            "fastapi_vm_kit.vault",
             "rekey",
             str(inventory),
             "--vault-id",

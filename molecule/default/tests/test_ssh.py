@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import run_playbook
+from kit_harness.playbooks import run_playbook
 
 DROPIN = "/etc/ssh/sshd_config.d/00-kit-hardening.conf"
 # What cloud-init writes on many images (it comes after the kit's 00- file in sshd's order).

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import write_file
+from kit_harness.hosts import write_file
 
 APP = "app"
 DOMAINS = ["app.kit.test", "www.kit.test"]

@@ -15,19 +15,16 @@ import dataclasses
 import json
 import socket
 import ssl
-import sys
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from conftest import PROJECT, record_result, run_playbook
 from cryptography import x509
+from kit_harness.playbooks import run_playbook
+from kit_harness.results import record_result
+from kit_harness.steps import RELOAD_WINDOW, Node, StepResult
+from kit_harness.steps import under_load as _under_load
 from test_releases import nodes  # noqa: F401 (fixture)
-
-sys.path.insert(0, str(PROJECT / "molecule" / "resources"))
-
-from kitload import RELOAD_WINDOW, Node, StepResult
-from kitload import under_load as _under_load
 
 SERVER_NAME = "app.kit.test"
 DOMAINS = ["app.kit.test", "www.kit.test"]

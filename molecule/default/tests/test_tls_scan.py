@@ -25,11 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PROJECT, host_tls_profile, published_port, record_result, write_file
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from kit_harness.hosts import host_tls_profile, published_port, write_file
+from kit_harness.project import PROJECT
+from kit_harness.results import record_result
 
 SSLYZE = os.environ.get("KIT_SSLYZE", str(PROJECT / ".cache" / "sslyze" / "bin" / "sslyze"))
 PROFILES = PROJECT / "molecule" / "resources" / "tls"

@@ -1,0 +1,30 @@
+"""Small helpers on the scenarios' hosts: testinfra hosts and the docker containers behind them."""
+
+from __future__ import annotations
+
+import subprocess
+from typing import Any
+
+
+def write_file(host: Any, path: str, content: str, mode: str | None = None) -> None:
+    """Write ``content`` to ``path`` on the host (quoted by testinfra), then chmod to ``mode``."""
+    host.run_test("printf %s %s > %s", "%s", content, path)
+    if mode:
+        host.run_test("chmod %s %s", mode, path)
+
+
+def host_tls_profile(host: Any) -> str:
+    """The host's Mozilla profile, as group_vars set tls_profile (Debian 13: modern)."""
+    return "modern" if host.backend.get_hostname().endswith("debian13") else "intermediate"
+
+
+def published_port(container: str, port: int) -> int:
+    """The 127.0.0.1 port docker published for a container's port."""
+    out = subprocess.run(
+        ["docker", "port", container, f"{port}/tcp"], capture_output=True, text=True, check=True
+    ).stdout
+    for line in out.splitlines():
+        address, _, host_port = line.rpartition(":")
+        if address == "127.0.0.1":
+            return int(host_port)
+    raise AssertionError(f"{container}: port {port} is not published on 127.0.0.1 ({out!r})")

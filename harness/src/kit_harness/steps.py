@@ -1,0 +1,340 @@
+"""Zero-downtime steps under load, shared by the Molecule scenarios' testinfra tests.
+
+A step runs one of the project's playbooks while two loads go through nginx over TLS to each
+node's 127.0.0.1-published HTTPS port: ``loadgen``, paced, records every request (latency,
+status, which release answered), and ``fullspeed`` (wrk) saturates the stack on kept-alive
+connections, counting every non-2xx answer and socket error. Every load loop is bounded. It
+returns the playbook's output with both reports per node. molecule/default's release and
+secret tests and molecule/cluster's rolling tests use it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kit_harness import loadgen
+from kit_harness.fullspeed import FullSpeed, FullSpeedReport, assert_clean
+from kit_harness.playbooks import run_playbook
+from kit_harness.project import PROJECT
+from kit_harness.results import record_result, results_dir
+
+APP = "app"
+SERVER_NAME = "app.kit.test"
+STEADY_SECONDS = 10.0
+SETTLE_SECONDS = 2.0
+P99_FACTOR = float(os.environ.get("KIT_P99_FACTOR", "3.0"))
+# Requests per second per host: steady traffic that leaves the 2-core test machine room to deploy.
+LOAD_RATE = 25.0
+KEEP_RELEASES = 5
+PEBBLE_ROOT = "/run/kit-pebble-root.pem"
+
+
+@dataclass
+class Node:
+    name: str
+    host: Any
+    port: int
+    cafile: str
+
+    def state(self) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(
+            self.host.file(f"/var/lib/{APP}/deploy.json").content_string
+        )
+        return loaded
+
+    def active(self) -> str:
+        colour: str = self.state()["active"]
+        return colour
+
+    def current_release(self) -> str:
+        return str(self.host.file(f"/srv/{APP}/current").linked_to).rsplit("/", 1)[1]
+
+    def main_pid(self) -> int:
+        unit = f"{APP}@{self.active()}.service"
+        return int(self.host.check_output(f"systemctl show --property MainPID --value {unit}"))
+
+    def curl(self, path: str, *args: str) -> str:
+        command = " ".join(
+            [
+                "curl --silent --show-error --fail --max-time 10",
+                f"--resolve {SERVER_NAME}:443:127.0.0.1 --cacert {PEBBLE_ROOT}",
+                *args,
+                f"https://{SERVER_NAME}{path}",
+            ]
+        )
+        return str(self.host.check_output(command))
+
+
+def copy_source(tmp: Path, mutate: Callable[[Path], None]) -> Path:
+    """A copy of the reference app's project, changed by ``mutate`` (so its wheel differs)."""
+    source = tmp / f"source-{uuid.uuid4().hex[:8]}"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(PROJECT / name, source / name)
+    shutil.copytree(PROJECT / "app", source / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    mutate(source)
+    return source
+
+
+def new_feature(source: Path) -> None:
+    (source / "app" / "release_note.py").write_text(f'NOTE = "release {uuid.uuid4().hex}"\n')
+
+
+@dataclass
+class StepResult:
+    output: str
+    returncode: int
+    seconds: float
+    reports: dict[str, loadgen.Report]
+    # wrk's counts per node (steady phase and step), and when the step's full-speed phase
+    # started (wall clock: journalctl --since).
+    full_speed: dict[str, FullSpeedReport]
+    started_at: float
+
+
+def worker_recycles(host: Any, since: float) -> int:
+    """How many gunicorn workers of the app recycled (max_requests) on ``host`` since ``since``."""
+    out = host.check_output(
+        f"journalctl --unit '{APP}@*.service' --since @{int(since)} --output cat --no-pager"
+        " | grep -c 'Maximum request limit' || true"
+    )
+    return int(out.strip() or 0)
+
+
+# The full-speed phases of a step: the steady phase before it (so the paced p99 of the steady phase
+# and of the step are measured under the same kind of load), and each window of the step where
+# traffic can be lost: from a host's new colour starting (its gate) to its old colour stopped and
+# the switch recorded (or the new colour stopped, its gate failed), at least FULL_SPEED_MIN_SECONDS
+# each, long enough for every worker to recycle twice (app_max_requests of the test scenarios).
+# The rest of a step (installing the release, rendering the configuration) goes on under the
+# paced load: on this 2-core machine a saturating load would only stretch it.
+SWITCH_WINDOW = (
+    ("TASK [app : Start the new instance on its own socket]",),
+    ("TASK [app : Write the deploy state]", "TASK [app : Stop the new instance (traffic never"),
+)
+# Certificate steps: from the site's configuration (a name, a certificate: nginx reloads) on.
+RELOAD_WINDOW = (("TASK [nginx : Write the application's site]",), ())
+FULL_SPEED_MIN_SECONDS = 20.0
+
+Action = Callable[[Callable[[], None], Callable[[], None]], subprocess.CompletedProcess[str]]
+"""A step: runs something, and calls its first argument when a full-speed window is to start,
+its second when the window may end (after FULL_SPEED_MIN_SECONDS at least)."""
+
+
+def under_load(
+    nodes: list[Node],
+    step: str,
+    *args: str,
+    expect_failure: bool = False,
+    mix: tuple[tuple[str, str, dict[str, str]], ...] = loadgen.MIX,
+    keepalive: bool = True,
+    window: tuple[tuple[str, ...], tuple[str, ...]] = SWITCH_WINDOW,
+) -> StepResult:
+    """Run a playbook while every node takes load (``mix``); record the figures of the run.
+
+    A full-speed window opens at a line of the playbook's output that starts with one of
+    ``window[0]`` and may close at one that starts with one of ``window[1]`` (or at the end)."""
+    starts, ends = window
+
+    def run(
+        open_window: Callable[[], None], close_window: Callable[[], None]
+    ) -> subprocess.CompletedProcess[str]:
+        def on_line(line: str) -> None:
+            if line.startswith(starts):
+                open_window()
+            elif ends and line.startswith(ends):
+                close_window()
+
+        return run_playbook(*args, check=False, nice=False, on_line=on_line)
+
+    return during_load(
+        nodes,
+        step,
+        run,
+        expect_failure=expect_failure,
+        mix=mix,
+        what=" ".join(args),
+        keepalive=keepalive,
+    )
+
+
+class _Windows:
+    """The full-speed windows of a step: wrk on every node while a window is open."""
+
+    def __init__(self, nodes: list[Node], client_timeout: float, keepalive: bool) -> None:
+        self.nodes = nodes
+        self.client_timeout = client_timeout
+        self.keepalive = keepalive
+        self.lock = threading.Lock()
+        self.running: dict[str, FullSpeed] = {}
+        self.opened = 0.0
+        self.first_opened = 0.0
+        self.closer: threading.Timer | None = None
+        self.reports: dict[str, list[FullSpeedReport]] = {node.name: [] for node in nodes}
+        self.seconds = 0.0
+
+    def open(self) -> None:
+        with self.lock:
+            if self.closer is not None:  # a window closing soon goes on instead
+                self.closer.cancel()
+                self.closer = None
+            if self.running:
+                return
+            self.opened = time.time()
+            self.first_opened = self.first_opened or self.opened
+            self.running = {
+                node.name: FullSpeed(
+                    node.port,
+                    SERVER_NAME,
+                    timeout_seconds=max(30, int(self.client_timeout)),
+                    keepalive=self.keepalive,
+                ).start()
+                for node in self.nodes
+            }
+
+    def close(self) -> None:
+        """Close the open window once it has lasted FULL_SPEED_MIN_SECONDS."""
+        with self.lock:
+            if not self.running or self.closer is not None:
+                return
+            left = FULL_SPEED_MIN_SECONDS - (time.time() - self.opened)
+            if left > 0:
+                self.closer = threading.Timer(left, self._stop)
+                self.closer.start()
+                return
+        self._stop()
+
+    def _stop(self) -> None:
+        with self.lock:
+            self.closer = None
+            for name, load in self.running.items():
+                self.reports[name].append(load.stop())
+            if self.running:
+                self.seconds += time.time() - self.opened
+            self.running = {}
+
+    def finish(self) -> None:
+        """After the step: a step that opened no window gets one now; the open one closes."""
+        if not self.first_opened:
+            self.open()
+        self.close()
+        closer = self.closer
+        if closer is not None:
+            closer.join()
+
+
+def during_load(
+    nodes: list[Node],
+    step: str,
+    action: Action,
+    *,
+    expect_failure: bool = False,
+    mix: tuple[tuple[str, str, dict[str, str]], ...] = loadgen.MIX,
+    what: str = "",
+    full_speed_must_be_clean: bool = True,
+    client_timeout: float = 10.0,
+    keepalive: bool = True,
+) -> StepResult:
+    """Run ``action`` (a playbook, a container stop) while every node takes load: the paced
+    ``mix`` throughout, and wrk at full speed during the steady phase and in the windows
+    ``action`` opens. Unless ``full_speed_must_be_clean`` is off, every full-speed request must
+    be answered 2xx with no socket error."""
+    loads = {
+        node.name: loadgen.LoadGenerator(
+            loadgen.Target("127.0.0.1", node.port, SERVER_NAME, node.cafile),
+            workers=4,
+            rate=LOAD_RATE,
+            max_seconds=600,
+            max_requests=200_000,
+            mix=mix,
+            timeout=client_timeout,
+        )
+        for node in nodes
+    }
+    steady = _Windows(nodes, client_timeout, keepalive)
+    steady.open()
+    for load in loads.values():
+        load.start()
+    time.sleep(STEADY_SECONDS)
+    steady._stop()
+    for load in loads.values():
+        load.mark("step")
+    windows = _Windows(nodes, client_timeout, keepalive)
+    started = time.monotonic()
+    result = action(windows.open, windows.close)
+    seconds = time.monotonic() - started
+    windows.finish()
+    log = results_dir() / f"{step.replace(' ', '-')}.log"
+    log.write_text(result.stdout + result.stderr, encoding="utf-8")
+    for load in loads.values():
+        load.mark("settle")
+    time.sleep(SETTLE_SECONDS)
+    reports = {name: load.stop() for name, load in loads.items()}
+    full_speed_reports = {}
+    for node in nodes:
+        steady_counts = steady.reports[node.name]
+        step_counts = windows.reports[node.name]
+        full_speed_reports[node.name] = FullSpeedReport(
+            [stream for counted in steady_counts + step_counts for stream in counted.streams]
+        )
+        record_result(
+            "full-speed",
+            {
+                "step": step,
+                "host": node.name,
+                "seconds": round(seconds, 1),
+                "rc": result.returncode,
+                "windows": len(step_counts),
+                "window_seconds": round(windows.seconds, 1),
+                "steady": FullSpeedReport([s for c in steady_counts for s in c.streams]).to_json(),
+                "switch": FullSpeedReport([s for c in step_counts for s in c.streams]).to_json(),
+            },
+        )
+    for name, report in reports.items():
+        samples = results_dir() / f"{step.replace(' ', '-')}-{name}.samples.json"
+        samples.write_text(json.dumps(report.timeline()), encoding="utf-8")
+        record_result(
+            "zero-downtime",
+            {
+                "step": step,
+                "host": name,
+                "seconds": round(seconds, 1),
+                "rc": result.returncode,
+                "phases": report.to_json()["phases"],
+            },
+        )
+    if not expect_failure:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-60:])
+        assert result.returncode == 0, f"{what or step} exited {result.returncode}:\n{tail}"
+    if full_speed_must_be_clean:
+        for name, counted in full_speed_reports.items():
+            assert_clean(counted, f"{step} ({name})")
+    return StepResult(
+        result.stdout + result.stderr,
+        result.returncode,
+        seconds,
+        reports,
+        full_speed_reports,
+        windows.first_opened,
+    )
+
+
+def assert_no_failures_and_p99(report: loadgen.Report, name: str) -> None:
+    steady, step = report.phase("steady"), report.phase("step")
+    for phase in report.phases:
+        assert phase.failed == 0, f"{name}: {phase.line()}"
+        assert phase.requests > 0, f"{name}: no requests in {phase.name}"
+    assert step.p99_ms <= P99_FACTOR * steady.p99_ms, (
+        f"{name}: p99 during the step {step.p99_ms:.1f} ms > "
+        f"{P99_FACTOR}x steady {steady.p99_ms:.1f} ms"
+    )

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
+
+from kit_harness.fullspeed import FullSpeedReport, StreamResult
 
 from bench.stats import paired_ratios, spread
 
@@ -56,32 +58,12 @@ def keep_only(site: str, upstream: str, keep: str) -> str:
 
 
 @dataclass(frozen=True)
-class Stream:
-    """What one wrk process of a run counted (a method and path on some connections)."""
-
-    method: str
-    path: str
-    connections: int
-    requests: int
-    seconds: float
-    p50_ms: float
-    p99_ms: float
-    max_ms: float
-    non_2xx: int
-    socket_errors: int
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds if self.seconds > 0 else 0.0
-
-
-@dataclass(frozen=True)
 class Run:
     """One full-speed run through the proxy to ``hosts`` app hosts."""
 
     hosts: int
     round: int
-    streams: tuple[Stream, ...]
+    report: FullSpeedReport
     # Times the proxy took an app host out during the run (its passive health: max_fails), from
     # its error log: the client may see no error (GETs and unsent requests go to another host),
     # but the figures are those of fewer hosts for fail_timeout.
@@ -89,33 +71,26 @@ class Run:
 
     @property
     def rps(self) -> float:
-        return sum(s.rps for s in self.streams)
-
-    @property
-    def requests(self) -> int:
-        return sum(s.requests for s in self.streams)
+        return self.report.rps
 
     @property
     def non_2xx(self) -> int:
-        return sum(s.non_2xx for s in self.streams)
+        return self.report.non_2xx
 
     @property
     def socket_errors(self) -> int:
-        return sum(s.socket_errors for s in self.streams)
+        return self.report.socket_errors
 
-    def stream(self, method: str) -> Stream:
-        return next(s for s in self.streams if s.method == method)
+    def stream(self, method: str) -> StreamResult:
+        return self.report.stream(method)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "hosts": self.hosts,
             "round": self.round,
             "rps": round(self.rps, 1),
-            "requests": self.requests,
-            "non_2xx": self.non_2xx,
-            "socket_errors": self.socket_errors,
             "disabled": self.disabled,
-            "streams": [{**asdict(s), "rps": round(s.rps, 1)} for s in self.streams],
+            **self.report.to_json(),
         }
 
 
@@ -130,7 +105,7 @@ def table(runs: Sequence[Run]) -> str:
     """Markdown: each configuration's median (min-max) over the rounds, errors summed, then the
     ratios of the most hosts to one host, paired by round."""
     by_hosts = _by_hosts(runs)
-    methods = [s.method for s in runs[0].streams] if runs else []
+    methods = [s.method for s in runs[0].report.streams] if runs else []
     header = ["App hosts", "req/s (all)"]
     for method in methods:
         header += [f"{method} req/s", f"{method} p99 ms"]

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kit_harness.fullspeed import FullSpeedReport, StreamResult
 
 from bench import instances, measure, nginx_variants, plot, report, run, tier, zdt
 from bench.parse import ParseError, parse_h2load, parse_h2load_log, parse_wrk, percentile
@@ -467,9 +468,21 @@ def test_the_tier_keeps_one_app_host_in_the_proxys_upstream() -> None:
 
 
 def _tier_run(hosts: int, number: int, rps: float, p99: float, errors: int = 0) -> tier.Run:
-    get = tier.Stream("GET", "/v1/items?limit=5", 12, int(rps * 10), 10.0, 5.0, p99, 2 * p99, 0, 0)
-    post = tier.Stream("POST", "/v1/items", 4, 100, 10.0, 8.0, 2 * p99, 3 * p99, errors, 0)
-    return tier.Run(hosts, number, (get, post))
+    get = StreamResult(
+        "GET",
+        "/v1/items?limit=5",
+        12,
+        {"200": int(rps * 10)},
+        int(rps * 10),
+        10.0,
+        {},
+        5.0,
+        p99,
+        2 * p99,
+    )
+    statuses = {"201": 100 - errors, **({"503": errors} if errors else {})}
+    post = StreamResult("POST", "/v1/items", 4, statuses, 100, 10.0, {}, 8.0, 2 * p99, 3 * p99)
+    return tier.Run(hosts, number, FullSpeedReport([get, post]))
 
 
 def test_the_tier_table_pairs_the_same_rounds() -> None:

@@ -54,6 +54,10 @@ class StreamResult:
     max_ms: float
 
     @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
     def non_2xx(self) -> int:
         return sum(n for status, n in self.statuses.items() if not status.startswith("2"))
 
@@ -96,6 +100,10 @@ class FullSpeedReport:
     streams: list[StreamResult] = field(default_factory=list)
 
     @property
+    def rps(self) -> float:
+        return sum(s.rps for s in self.streams)
+
+    @property
     def requests(self) -> int:
         return sum(s.requests for s in self.streams)
 
@@ -106,6 +114,9 @@ class FullSpeedReport:
     @property
     def socket_errors(self) -> int:
         return sum(s.socket_errors for s in self.streams)
+
+    def stream(self, method: str) -> StreamResult:
+        return next(s for s in self.streams if s.method == method)
 
     def lines(self) -> list[str]:
         return [s.line() for s in self.streams]
@@ -119,8 +130,10 @@ class FullSpeedReport:
                 {
                     "method": s.method,
                     "requests": s.requests,
+                    "rps": round(s.rps, 1),
                     "statuses": s.statuses,
                     "errors": s.errors,
+                    "p50_ms": s.p50_ms,
                     "p99_ms": s.p99_ms,
                     "max_ms": s.max_ms,
                 }

@@ -100,6 +100,8 @@ class StepResult:
     # started (wall clock: journalctl --since).
     full_speed: dict[str, FullSpeedReport]
     started_at: float
+    # Worker recycles (max_requests) during the step, per app host that had to see them.
+    recycles: dict[str, int]
 
 
 def worker_recycles(host: Any, since: float) -> int:
@@ -111,11 +113,20 @@ def worker_recycles(host: Any, since: float) -> int:
     return int(out.strip() or 0)
 
 
+def worker_count(host: Any) -> int:
+    """The workers of each app instance on ``host`` (its gunicorn configuration's ``workers``)."""
+    out = host.check_output(
+        f"grep -h '^workers = ' /etc/{APP}/*/gunicorn.conf.py | sort -u | head -n 1"
+    )
+    return int(out.removeprefix("workers = ").strip() or 1)
+
+
 # The full-speed phases of a step: the steady phase before it (so the paced p99 of the steady phase
 # and of the step are measured under the same kind of load), and each window of the step where
 # traffic can be lost: from a host's new colour starting (its gate) to its old colour stopped and
 # the switch recorded (or the new colour stopped, its gate failed), at least FULL_SPEED_MIN_SECONDS
-# each, long enough for every worker to recycle twice (app_max_requests of the test scenarios).
+# each, and on until every worker has recycled twice in the step (app_max_requests of the test
+# scenarios is small for that).
 # The rest of a step (installing the release, rendering the configuration) goes on under the
 # paced load: on this 2-core machine a saturating load would only stretch it.
 SWITCH_WINDOW = (
@@ -124,7 +135,11 @@ SWITCH_WINDOW = (
 )
 # Certificate steps: from the site's configuration (a name, a certificate: nginx reloads) on.
 RELOAD_WINDOW = (("TASK [nginx : Write the application's site]",), ())
-FULL_SPEED_MIN_SECONDS = 20.0
+FULL_SPEED_MIN_SECONDS = 12.0
+# A window goes on after its minimum until every worker of each host has recycled this many times
+# in the step (counted from the app's journal), for FULL_SPEED_MAX_SECONDS at most.
+RECYCLES_EACH = 2
+FULL_SPEED_MAX_SECONDS = 90.0
 
 Action = Callable[[Callable[[], None], Callable[[], None]], subprocess.CompletedProcess[str]]
 """A step: runs something, and calls its first argument when a full-speed window is to start,
@@ -139,6 +154,7 @@ def under_load(
     mix: tuple[tuple[str, str, dict[str, str]], ...] = loadgen.MIX,
     keepalive: bool = True,
     window: tuple[tuple[str, ...], tuple[str, ...]] = SWITCH_WINDOW,
+    recycling: dict[str, Any] | None = None,
 ) -> StepResult:
     """Run a playbook while every node takes load (``mix``); record the figures of the run.
 
@@ -165,28 +181,39 @@ def under_load(
         mix=mix,
         what=" ".join(args),
         keepalive=keepalive,
+        recycling=recycling,
     )
 
 
 class _Windows:
-    """The full-speed windows of a step: wrk on every node while a window is open."""
+    """The full-speed windows of a step: wrk on every node while a window is open. A window
+    closes FULL_SPEED_MIN_SECONDS after it opened at the earliest, and once ``enough()`` says
+    the step has seen enough (FULL_SPEED_MAX_SECONDS at the latest)."""
 
-    def __init__(self, nodes: list[Node], client_timeout: float, keepalive: bool) -> None:
+    def __init__(
+        self,
+        nodes: list[Node],
+        client_timeout: float,
+        keepalive: bool,
+        enough: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.nodes = nodes
         self.client_timeout = client_timeout
         self.keepalive = keepalive
+        self.enough = enough
         self.lock = threading.Lock()
         self.running: dict[str, FullSpeed] = {}
         self.opened = 0.0
         self.first_opened = 0.0
-        self.closer: threading.Timer | None = None
+        self.closer: threading.Thread | None = None
+        self.cancel_close = threading.Event()
         self.reports: dict[str, list[FullSpeedReport]] = {node.name: [] for node in nodes}
         self.seconds = 0.0
 
     def open(self) -> None:
         with self.lock:
             if self.closer is not None:  # a window closing soon goes on instead
-                self.closer.cancel()
+                self.cancel_close.set()
                 self.closer = None
             if self.running:
                 return
@@ -203,19 +230,28 @@ class _Windows:
             }
 
     def close(self) -> None:
-        """Close the open window once it has lasted FULL_SPEED_MIN_SECONDS."""
+        """Close the open window when it has lasted long enough (see the class)."""
         with self.lock:
             if not self.running or self.closer is not None:
                 return
-            left = FULL_SPEED_MIN_SECONDS - (time.time() - self.opened)
-            if left > 0:
-                self.closer = threading.Timer(left, self._stop)
-                self.closer.start()
-                return
-        self._stop()
+            self.cancel_close = threading.Event()
+            self.closer = threading.Thread(
+                target=self._close_when_done, args=(self.cancel_close, self.opened), daemon=True
+            )
+            self.closer.start()
 
-    def _stop(self) -> None:
+    def _close_when_done(self, cancelled: threading.Event, opened: float) -> None:
+        if cancelled.wait(max(0.0, opened + FULL_SPEED_MIN_SECONDS - time.time())):
+            return
+        while time.time() < opened + FULL_SPEED_MAX_SECONDS and not self.enough():
+            if cancelled.wait(1.0):
+                return
+        self._stop(cancelled)
+
+    def _stop(self, cancelled: threading.Event | None = None) -> None:
         with self.lock:
+            if cancelled is not None and cancelled.is_set():
+                return  # the window was opened again meanwhile: it goes on
             self.closer = None
             for name, load in self.running.items():
                 self.reports[name].append(load.stop())
@@ -244,11 +280,26 @@ def during_load(
     full_speed_must_be_clean: bool = True,
     client_timeout: float = 10.0,
     keepalive: bool = True,
+    recycling: dict[str, Any] | None = None,
 ) -> StepResult:
     """Run ``action`` (a playbook, a container stop) while every node takes load: the paced
     ``mix`` throughout, and wrk at full speed during the steady phase and in the windows
     ``action`` opens. Unless ``full_speed_must_be_clean`` is off, every full-speed request must
-    be answered 2xx with no socket error."""
+    be answered 2xx with no socket error.
+
+    ``recycling`` names the app hosts (name: testinfra host; default: each node's own) whose
+    every worker must recycle RECYCLES_EACH times during the step: the windows go on until they
+    have (FULL_SPEED_MAX_SECONDS at most), and the step fails when they have not."""
+    recycling = {node.name: node.host for node in nodes} if recycling is None else recycling
+    since = time.time()
+    wanted = {name: RECYCLES_EACH * worker_count(host) for name, host in recycling.items()}
+
+    def recycled() -> dict[str, int]:
+        return {name: worker_recycles(host, since) for name, host in recycling.items()}
+
+    def enough() -> bool:
+        return all(recycled()[name] >= n for name, n in wanted.items())
+
     loads = {
         node.name: loadgen.LoadGenerator(
             loadgen.Target("127.0.0.1", node.port, SERVER_NAME, node.cafile),
@@ -269,11 +320,12 @@ def during_load(
     steady._stop()
     for load in loads.values():
         load.mark("step")
-    windows = _Windows(nodes, client_timeout, keepalive)
+    windows = _Windows(nodes, client_timeout, keepalive, enough)
     started = time.monotonic()
     result = action(windows.open, windows.close)
     seconds = time.monotonic() - started
     windows.finish()
+    recycles = recycled()
     log = results_dir() / f"{step.replace(' ', '-')}.log"
     log.write_text(result.stdout + result.stderr, encoding="utf-8")
     for load in loads.values():
@@ -298,6 +350,7 @@ def during_load(
                 "window_seconds": round(windows.seconds, 1),
                 "steady": FullSpeedReport([s for c in steady_counts for s in c.streams]).to_json(),
                 "switch": FullSpeedReport([s for c in step_counts for s in c.streams]).to_json(),
+                "recycles": recycles,
             },
         )
     for name, report in reports.items():
@@ -319,6 +372,11 @@ def during_load(
     if full_speed_must_be_clean:
         for name, counted in full_speed_reports.items():
             assert_clean(counted, f"{step} ({name})")
+    for name, count in wanted.items():
+        assert recycles[name] >= count, (
+            f"{step}: the workers of {name} recycled {recycles[name]} times, fewer than "
+            f"{count} ({RECYCLES_EACH} each) in {FULL_SPEED_MAX_SECONDS:.0f} s of full speed"
+        )
     return StepResult(
         result.stdout + result.stderr,
         result.returncode,
@@ -326,6 +384,7 @@ def during_load(
         reports,
         full_speed_reports,
         windows.first_opened,
+        recycles,
     )
 
 

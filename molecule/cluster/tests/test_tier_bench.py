@@ -116,22 +116,7 @@ def _full_speed(port: int, seconds: int) -> FullSpeedReport:
 def _run(proxy: Container, port: int, hosts: int, number: int) -> tier.Run:
     disabled = _disabled(proxy)
     report = _full_speed(port, SECONDS)
-    streams = tuple(
-        tier.Stream(
-            s.method,
-            s.path,
-            s.connections,
-            s.requests,
-            s.seconds,
-            s.p50_ms,
-            s.p99_ms,
-            s.max_ms,
-            s.non_2xx,
-            s.socket_errors,
-        )
-        for s in report.streams
-    )
-    return tier.Run(hosts, number, streams, _disabled(proxy) - disabled)
+    return tier.Run(hosts, number, report, _disabled(proxy) - disabled)
 
 
 def test_two_app_hosts_against_one() -> None:
@@ -168,11 +153,12 @@ def test_two_app_hosts_against_one() -> None:
     seconds = time.monotonic() - started
 
     table = tier.table(runs)
+    mix = ", ".join(f"{s.method} x{s.connections}" for s in runs[0].report.streams)
     (results_dir() / "tier.md").write_text(
         f"# Proxy tier: {len(apps)} app hosts against 1\n\n"
         f"{ROUNDS} round(s) of {SECONDS} s a configuration (after {WARMUP} s of warm-up), wrk "
         "at full speed through "
-        f"{proxy_name} ({', '.join(f'{s.method} x{s.connections}' for s in runs[0].streams)} "
+        f"{proxy_name} ({mix} "
         "kept-alive connections).\n\n" + table,
         encoding="utf-8",
     )
@@ -187,7 +173,8 @@ def test_two_app_hosts_against_one() -> None:
                 "rc": 0,
                 "rps": [round(r.rps, 1) for r in mine],
                 "p99_ms": {
-                    s.method: [r.stream(s.method).p99_ms for r in mine] for s in mine[0].streams
+                    s.method: [r.stream(s.method).p99_ms for r in mine]
+                    for s in mine[0].report.streams
                 },
                 "non_2xx": sum(r.non_2xx for r in mine),
                 "socket_errors": sum(r.socket_errors for r in mine),
@@ -199,7 +186,7 @@ def test_two_app_hosts_against_one() -> None:
     print(f"\ntier: {ROUNDS} round(s) in {seconds:.0f} s\n{table}")
 
     for run, seen in zip(runs, answered, strict=True):
-        assert run.requests > 0, run
+        assert run.report.requests > 0, run
         assert run.non_2xx == 0, run.to_json()
         assert run.socket_errors == 0, run.to_json()
         used = {address for address, count in seen["answered_by"].items() if count > 0}

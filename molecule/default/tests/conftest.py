@@ -14,11 +14,41 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import testinfra  # type: ignore[import-untyped]
 import yaml
+from kit_harness.hosts import published_port
 from kit_harness.playbooks import TEST_VAULT_ID
 from kit_harness.results import RESULTS, RUN_ID
+from kit_harness.steps import PEBBLE_ROOT, Node
 
 SCENARIO = Path(__file__).resolve().parents[1]
+
+
+def inventory_hosts(group: str = "app") -> list[str]:
+    """The scenario's hosts of ``group``, from the inventory Molecule wrote."""
+    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"])
+    loaded = yaml.safe_load(inventory.read_text())
+    return sorted(loaded[group]["hosts"])
+
+
+@pytest.fixture(scope="module")
+def nodes(tmp_path_factory: pytest.TempPathFactory) -> list[Node]:
+    """Each app host with its published HTTPS port and the root CA of its Pebble (the trust
+    anchor), for the steps under load of the single-host scenarios.
+
+    Tests run once for all hosts (no ``host`` fixture): each step drives every host at once.
+    """
+    found = []
+    for name in inventory_hosts():
+        host = testinfra.get_host(f"docker://{name}")
+        root = host.check_output(
+            "curl -sS --fail --cacert /etc/pebble/https-ca.pem https://localhost:15000/roots/0"
+            f" | tee {PEBBLE_ROOT}"
+        )
+        cafile = tmp_path_factory.mktemp(name) / "pebble-root.pem"
+        cafile.write_text(root + "\n")
+        found.append(Node(name, host, published_port(name, 443), str(cafile)))
+    return found
 
 
 @pytest.fixture(scope="session")

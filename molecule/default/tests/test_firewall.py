@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 import testinfra  # type: ignore[import-untyped]
+from conftest import inventory_hosts
 from kit_harness.hosts import published_port
 from kit_harness.playbooks import run_playbook
 from kit_harness.results import record_result
-from test_releases import _inventory_hosts
 
 PORT = 7777
 TABLE = "inet kit_firewall"
@@ -120,7 +120,7 @@ def _counter(host: Any, comment: str) -> int:
 
 @pytest.fixture(scope="module")
 def pair() -> list[tuple[str, Any, str]]:
-    names = _inventory_hosts()
+    names = inventory_hosts()
     return [(name, testinfra.get_host(f"docker://{name}"), _ip(name)) for name in names]
 
 

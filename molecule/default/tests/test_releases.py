@@ -11,21 +11,16 @@ written before the step is still there. The steps run in order and leave the hos
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
-import testinfra  # type: ignore[import-untyped]
-import yaml
 from kit_harness import loadgen
-from kit_harness.hosts import published_port
 from kit_harness.steps import (
     APP,
     KEEP_RELEASES,
-    PEBBLE_ROOT,
     Node,
     StepResult,
 )
@@ -33,31 +28,6 @@ from kit_harness.steps import assert_no_failures_and_p99 as _assert_no_failures_
 from kit_harness.steps import copy_source as _copy_source
 from kit_harness.steps import new_feature as _new_feature
 from kit_harness.steps import under_load as _under_load
-
-
-def _inventory_hosts() -> list[str]:
-    inventory = Path(os.environ["MOLECULE_INVENTORY_FILE"])
-    loaded = yaml.safe_load(inventory.read_text())
-    return sorted(loaded["app"]["hosts"])
-
-
-@pytest.fixture(scope="module")
-def nodes(tmp_path_factory: pytest.TempPathFactory) -> list[Node]:
-    """Each host with its published HTTPS port and the root CA of its Pebble (the trust anchor).
-
-    Tests run once for all hosts (no ``host`` fixture): each step drives every host at once.
-    """
-    found = []
-    for name in _inventory_hosts():
-        host = testinfra.get_host(f"docker://{name}")
-        root = host.check_output(
-            "curl -sS --fail --cacert /etc/pebble/https-ca.pem https://localhost:15000/roots/0"
-            f" | tee {PEBBLE_ROOT}"
-        )
-        cafile = tmp_path_factory.mktemp(name) / "pebble-root.pem"
-        cafile.write_text(root + "\n")
-        found.append(Node(name, host, published_port(name, 443), str(cafile)))
-    return found
 
 
 def _broken_at_startup(source: Path) -> None:

@@ -34,7 +34,6 @@ from kit_harness.playbooks import TEST_VAULT_ID, run_playbook
 from kit_harness.results import record_result
 from kit_harness.steps import Node, StepResult
 from kit_harness.steps import under_load as _under_load
-from test_releases import nodes  # noqa: F401 (fixture)
 
 APP = "app"
 SETS = f"/etc/{APP}/secrets"

@@ -24,7 +24,6 @@ from kit_harness.playbooks import run_playbook
 from kit_harness.results import record_result
 from kit_harness.steps import RELOAD_WINDOW, Node, StepResult
 from kit_harness.steps import under_load as _under_load
-from test_releases import nodes  # noqa: F401 (fixture)
 
 SERVER_NAME = "app.kit.test"
 DOMAINS = ["app.kit.test", "www.kit.test"]

@@ -78,3 +78,27 @@ def test_command_line(tmp_path: Path) -> None:
     )
 
     assert result.stdout.splitlines()[-2:] == [FAILED, ERROR]
+
+
+CRASH = """\
+INFO     default ➜ verify: Executing
+Traceback (most recent call last):
+  File "/usr/lib/python3.11/shlex.py", line 329, in quote
+    if _find_unsafe(s) is None:
+TypeError: expected string or bytes-like object, got 'int'
+ERROR    default ➜ verify: Executed: Failed
+ERROR    default ➜ destroy: Executed: Failed
+"""
+
+
+def test_a_molecule_crash_names_the_action_and_the_exception() -> None:
+    assert failures.summary(_framed(CRASH)) == [
+        "molecule action failed: verify",
+        "TypeError: expected string or bytes-like object, got 'int'",
+    ]
+
+
+def test_a_crash_line_is_left_out_when_tests_failed() -> None:
+    found = failures.summary(LOG + CRASH)
+    assert not any(line.startswith("molecule action failed") for line in found)
+    assert found[-1] == ERROR

@@ -5,7 +5,9 @@ A CI log is often cut to its tail, where molecule's recap says only "Verifier te
 reads the whole log and prints pytest's short-summary lines (``FAILED``/``ERROR`` followed by a
 test file's path; Ansible's "FAILED - RETRYING" lines do not match), the first assertion lines
 of pytest's tracebacks (``E   ...``) and each fatal Ansible result that was not ignored, with
-the lines after it; the test names come last, where a tail cut short still shows them.
+the lines after it; the test names come last, where a tail cut short still shows them. When no
+test reached a verdict, the molecule action that failed and the last exception line of a Python
+traceback stand in for them.
 
 The log is taken as molecule writes it to a terminal or not: ANSI colours are removed, and so is
 the border molecule draws around command output when colours are on (``  │ `` before each line;
@@ -26,6 +28,10 @@ BORDER = re.compile(r"^ *\u2502 ?")
 PYTEST_SUMMARY = re.compile(r"^(FAILED|ERROR) \S+\.py")
 PYTEST_ASSERTION = re.compile(r"^E {3}")
 ANSIBLE_FATAL = re.compile(r"^(fatal|failed): \[")
+# When no test ran to a verdict: the molecule action that failed and the last exception line of a
+# Python traceback (molecule itself crashed, say).
+MOLECULE_FAILED = re.compile(r"➜ (\S+): Executed: Failed")
+EXCEPTION = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception): ")
 # Lines kept after a fatal Ansible result: its message usually fits in these.
 FATAL_CONTEXT = 4
 # Caps per kind, so that one kind cannot push the others out; the whole fits in the 20-odd
@@ -58,7 +64,18 @@ def summary(text: str) -> list[str]:
     lines = plain_lines(text)
     tests = [line for line in lines if PYTEST_SUMMARY.match(line)]
     assertions = [line for line in lines if PYTEST_ASSERTION.match(line)]
-    return _fatal_blocks(lines)[:MAX_FATAL_LINES] + assertions[:MAX_ASSERTIONS] + tests[:MAX_TESTS]
+    crash: list[str] = []
+    if not tests and not assertions:
+        actions = [m[1] for line in lines if (m := MOLECULE_FAILED.search(line))]
+        exceptions = [line for line in lines if EXCEPTION.match(line)]
+        crash = [f"molecule action failed: {actions[0]}"] if actions else []
+        crash += exceptions[-1:]
+    return (
+        _fatal_blocks(lines)[:MAX_FATAL_LINES]
+        + crash
+        + assertions[:MAX_ASSERTIONS]
+        + tests[:MAX_TESTS]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

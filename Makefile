@@ -83,14 +83,14 @@ test-image: setup platform ## Build the app image on the local Debian 12 base; r
 	$(MAKE) --no-print-directory image IMAGE=$(TEST_IMAGE) IMAGE_BASE=$(TEST_IMAGE_BASE)
 	KIT_APP_IMAGE=$(TEST_IMAGE) pytest -m image
 
-scenarios: setup platform sslyze ## molecule test of default, lifecycle and cluster at once (logs: .cache/results/molecule-<scenario>.log)
-	.ci/molecule-scenarios.sh default lifecycle cluster
+scenarios: setup platform sslyze ## molecule test of default and cluster at once (logs: .cache/results/molecule-<scenario>.log)
+	.ci/molecule-scenarios.sh default cluster
 
 # The unit tests first (some time real servers); then both scenarios, with lint and the image's
 # test running meanwhile (the first failure stops the scenarios).
-test: unit platform sslyze ## Everything CI runs: lint, unit tests, the container image, the three molecule scenarios
+test: unit platform sslyze ## Everything CI runs: lint, unit tests, the container image, both molecule scenarios
 	.ci/molecule-scenarios.sh --while '$(MAKE) --no-print-directory lint' \
-	  --while '$(MAKE) --no-print-directory test-image' default lifecycle cluster
+	  --while '$(MAKE) --no-print-directory test-image' default cluster
 
 $(DEV_ENV_FILE):
 	cp .env.example $@

@@ -326,6 +326,14 @@ def _vanish_and_reboot(
         if host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"):
             break
         time.sleep(1)
+    # Its app answers on the live port (at boot, under the load on the shared CPU, that can take
+    # a while); nginx tries the host again within a fail_timeout of it, by itself.
+    ready = f"https://{_address(host)}:{LIVE_PORT}/health/ready"
+    while time.monotonic() < deadline:
+        answer = host.run(f"curl -sk -o /dev/null -w '%{{http_code}}' --max-time 5 {ready}")
+        if answer.stdout.strip() == "200":
+            break
+        time.sleep(1)
     time.sleep(FAIL_TIMEOUT + 5)
     return subprocess.CompletedProcess(["docker", "start", name], 0, "", "")
 

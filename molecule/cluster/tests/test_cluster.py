@@ -22,18 +22,15 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra  # type: ignore[import-untyped]
-import yaml
-from kit_harness.hosts import published_port
+from conftest import inventory_hosts, pebble_node
 from kit_harness.playbooks import run_playbook
 from kit_harness.results import record_result
 from kit_harness.steps import (
     APP,
-    PEBBLE_ROOT,
     Action,
     Node,
     StepResult,
@@ -50,28 +47,15 @@ SITE = f"/etc/nginx/sites-available/{APP}.conf"
 FAIL_TIMEOUT = 10
 
 
-def _groups() -> dict[str, list[str]]:
-    loaded = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text())
-    return {group: sorted(loaded[group]["hosts"]) for group in ("app", "proxy")}
-
-
 @pytest.fixture(scope="module")
 def proxy(tmp_path_factory: pytest.TempPathFactory) -> Node:
     """The proxy host with its published HTTPS port and the root of its Pebble CA."""
-    name = _groups()["proxy"][0]
-    host = testinfra.get_host(f"docker://{name}")
-    root = host.check_output(
-        "curl -sS --fail --cacert /etc/pebble/https-ca.pem https://localhost:15000/roots/0"
-        f" | tee {PEBBLE_ROOT}"
-    )
-    cafile = tmp_path_factory.mktemp(name) / "pebble-root.pem"
-    cafile.write_text(root + "\n")
-    return Node(name, host, published_port(name, 443), str(cafile))
+    return pebble_node(inventory_hosts("proxy")[0], tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def apps() -> dict[str, Any]:
-    return {name: testinfra.get_host(f"docker://{name}") for name in _groups()["app"]}
+    return {name: testinfra.get_host(f"docker://{name}") for name in inventory_hosts("app")}
 
 
 def _state(host: Any) -> dict[str, Any]:

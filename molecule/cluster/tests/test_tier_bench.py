@@ -21,12 +21,11 @@ import shlex
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import pytest
 import testinfra  # type: ignore[import-untyped]
-import yaml
+from conftest import inventory_hosts
 from kit_harness.fullspeed import MIX, FullSpeed, FullSpeedReport
 from kit_harness.hosts import published_port
 from kit_harness.results import record_result, results_dir
@@ -49,11 +48,6 @@ pytestmark = pytest.mark.skipif(
     not os.environ.get("KIT_CLUSTER_TIMING"),
     reason="the tier's figures are a benchmark: make bench-cluster",
 )
-
-
-def _groups() -> dict[str, list[str]]:
-    loaded = yaml.safe_load(Path(os.environ["MOLECULE_INVENTORY_FILE"]).read_text())
-    return {group: sorted(loaded[group]["hosts"]) for group in ("app", "proxy")}
 
 
 def _address(host: Any) -> str:
@@ -120,10 +114,9 @@ def _run(proxy: Container, port: int, hosts: int, number: int) -> tier.Run:
 
 
 def test_two_app_hosts_against_one() -> None:
-    groups = _groups()
-    proxy_name = groups["proxy"][0]
+    proxy_name = inventory_hosts("proxy")[0]
     proxy = Container(proxy_name)
-    apps = {name: testinfra.get_host(f"docker://{name}") for name in groups["app"]}
+    apps = {name: testinfra.get_host(f"docker://{name}") for name in inventory_hosts("app")}
     addresses = {name: f"{_address(host)}:{LIVE_PORT}" for name, host in apps.items()}
     servers = tier.upstream_servers(proxy.read(SITE), UPSTREAM)
     assert sorted(servers) == sorted(addresses.values()), servers

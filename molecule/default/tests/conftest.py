@@ -31,6 +31,19 @@ def inventory_hosts(group: str = "app") -> list[str]:
     return sorted(loaded[group]["hosts"])
 
 
+def pebble_node(name: str, tmp_path_factory: pytest.TempPathFactory) -> Node:
+    """A host that serves HTTPS with its published port, and the root CA of its Pebble (the
+    trust anchor of the certificate it serves), also left in PEBBLE_ROOT on the host."""
+    host = testinfra.get_host(f"docker://{name}")
+    root = host.check_output(
+        "curl -sS --fail --cacert /etc/pebble/https-ca.pem https://localhost:15000/roots/0"
+        f" | tee {PEBBLE_ROOT}"
+    )
+    cafile = tmp_path_factory.mktemp(name) / "pebble-root.pem"
+    cafile.write_text(root + "\n")
+    return Node(name, host, published_port(name, 443), str(cafile))
+
+
 @pytest.fixture(scope="module")
 def nodes(tmp_path_factory: pytest.TempPathFactory) -> list[Node]:
     """Each app host with its published HTTPS port and the root CA of its Pebble (the trust
@@ -38,17 +51,7 @@ def nodes(tmp_path_factory: pytest.TempPathFactory) -> list[Node]:
 
     Tests run once for all hosts (no ``host`` fixture): each step drives every host at once.
     """
-    found = []
-    for name in inventory_hosts():
-        host = testinfra.get_host(f"docker://{name}")
-        root = host.check_output(
-            "curl -sS --fail --cacert /etc/pebble/https-ca.pem https://localhost:15000/roots/0"
-            f" | tee {PEBBLE_ROOT}"
-        )
-        cafile = tmp_path_factory.mktemp(name) / "pebble-root.pem"
-        cafile.write_text(root + "\n")
-        found.append(Node(name, host, published_port(name, 443), str(cafile)))
-    return found
+    return [pebble_node(name, tmp_path_factory) for name in inventory_hosts()]
 
 
 @pytest.fixture(scope="session")

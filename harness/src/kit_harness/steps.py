@@ -100,10 +100,8 @@ class StepResult:
     returncode: int
     seconds: float
     reports: dict[str, loadgen.Report]
-    # wrk's counts per node (steady phase and step), and when the step's full-speed phase
-    # started (wall clock: journalctl --since).
+    # wrk's counts per node (steady phase and step).
     full_speed: dict[str, FullSpeedReport]
-    started_at: float
     # Worker recycles (max_requests) during the step, per app host that had to see them.
     recycles: dict[str, int]
 
@@ -302,7 +300,8 @@ def during_load(
         return {name: worker_recycles(host, since) for name, host in recycling.items()}
 
     def enough() -> bool:
-        return all(recycled()[name] >= n for name, n in wanted.items())
+        counted = recycled()
+        return all(counted[name] >= n for name, n in wanted.items())
 
     loads = {
         node.name: loadgen.LoadGenerator(
@@ -387,7 +386,6 @@ def during_load(
         seconds,
         reports,
         full_speed_reports,
-        windows.first_opened,
         recycles,
     )
 

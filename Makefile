@@ -33,7 +33,7 @@ IMAGE_WHEELS := .cache/image-wheels
 TEST_IMAGE := fastapi-kit/app:test
 TEST_IMAGE_BASE := fastapi-kit/debian-systemd:bookworm
 
-.PHONY: help setup sslyze lint unit platform molecule test-cluster scenarios bench-cluster test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
+.PHONY: help setup sslyze lint unit platform docker molecule test-cluster scenarios bench-cluster test demo demo-token demo-destroy bench bench-smoke bench-destroy lock \
 	clean vault-rekey dev dev-tls image test-image
 
 help: ## List the targets
@@ -69,9 +69,13 @@ lint: setup ## yamllint, ansible-lint (production profile), ruff, mypy, shell sy
 unit: setup ## Unit tests of the reference app and the harness (no docker)
 	pytest -m 'not image'
 
-platform: ## Make sure docker runs and the base image(s) exist (cached by recipe hash)
+platform: $(addprefix platform-,$(KIT_SUITES)) ## Make sure docker runs and the base image(s) exist (cached by recipe hash)
+
+docker:
 	.ci/ensure-docker.sh
-	for suite in $(KIT_SUITES); do .ci/build-image.sh "$$suite"; done
+
+platform-%: docker
+	.ci/build-image.sh $*
 
 molecule: setup platform sslyze ## molecule test (SCENARIO=default)
 	.ci/molecule-test.sh $(SCENARIO)
@@ -86,9 +90,11 @@ test-image: setup platform ## Build the app image on the local Debian 12 base; r
 scenarios: setup platform sslyze ## molecule test of default and cluster at once (logs: .cache/results/molecule-<scenario>.log)
 	.ci/molecule-scenarios.sh default cluster
 
-# The unit tests first (some time real servers); then both scenarios, with lint and the image's
-# test running meanwhile (the first failure stops the scenarios).
-test: unit platform sslyze ## Everything CI runs: lint, unit tests, the container image, both molecule scenarios
+# First the unit tests, with the base images (debootstrap, mostly waiting on the archive) and
+# sslyze's venv made meanwhile, each target's output in one piece; then both scenarios, with lint
+# and the image's test running meanwhile (the first failure stops the scenarios).
+test: ## Everything CI runs: lint, unit tests, the container image, both molecule scenarios
+	$(MAKE) --no-print-directory --jobs=4 --output-sync=target unit platform sslyze
 	.ci/molecule-scenarios.sh --while '$(MAKE) --no-print-directory lint' \
 	  --while '$(MAKE) --no-print-directory test-image' default cluster
 

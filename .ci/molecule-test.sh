@@ -31,11 +31,21 @@ print(next(free, ""))' $used)
   : "${KIT_CLUSTER_NET:?no free 172.30.N/24 subnet on this Docker engine}"
 fi
 
+# Where the time goes: each molecule action and each test's verdict, with the seconds since the
+# start, in .cache/results/molecule-<scenario>.timeline.
+timeline() {
+  awk -v start="$(date +%s)" '
+    { gsub(/\033\[[0-9;]*m/, "") }
+    /➜ [a-z]+: Execut|(PASSED|FAILED|ERROR|SKIPPED) *\[ *[0-9]+%\]/ {
+      printf "%5d %s\n", systime() - start, $0; fflush()
+    }' >".cache/results/molecule-$scenario.timeline"
+}
+
 status=0
 {
   [ "$scenario" != cluster ] || echo "molecule-test: cluster network ${KIT_CLUSTER_NET:-172.30.77}.0/24"
   molecule test --no-command-borders --scenario-name "$scenario" "$@"
-} 2>&1 | tee "$log" || status=$?
+} 2>&1 | tee "$log" >(timeline) || status=$?
 [ "$status" = 0 ] && exit 0
 
 # What failed (pytest's FAILED/ERROR lines and first assertion lines, Ansible's fatal tasks),

@@ -6,6 +6,7 @@ import datetime
 import json
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,6 +24,7 @@ NAME = "load.kit.test"
 class _State:
     version = "v1"
     fail_posts = False
+    delay = 0.0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -37,6 +39,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_GET(self) -> None:
+        time.sleep(_State.delay)
         if self.path == "/version":
             self._answer(200, {"version": _State.version})
         elif self.path.startswith("/v1/me"):
@@ -86,7 +89,7 @@ def server(tmp_path: Path) -> Iterator[tuple[int, str]]:
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    _State.version, _State.fail_posts = "v1", False
+    _State.version, _State.fail_posts, _State.delay = "v1", False, 0.0
     try:
         yield httpd.server_address[1], str(cert_file)
     finally:
@@ -167,6 +170,26 @@ def test_paced_by_rate(server: tuple[int, str]) -> None:
     sent = len(load.stop().samples)
     # 20/s for 1 s: about 20 (the first requests go out at once, the last may be in flight).
     assert 15 <= sent <= 25
+
+
+def test_waits_for_answers_to_requests_sent_after_a_mark(server: tuple[int, str]) -> None:
+    port, cafile = server
+    _State.delay = 0.6
+    load = loadgen.LoadGenerator(
+        loadgen.Target("127.0.0.1", port, NAME, cafile),
+        workers=2,
+        mix=(("GET", "/version", {}),),
+    )
+    load.start()
+    load.wait(0.3)
+    load.mark("settle")
+    # Both clients wait on answers to requests sent before the mark: none after it has ended.
+    assert load.answered_since("settle") == 0
+    assert not load.wait_for("settle", 2, 0.2)
+    assert load.wait_for("settle", 2, 5.0)
+    report = load.stop()
+    assert report.phase("settle").requests >= 2
+    assert load.answered_since("settle") >= 2
 
 
 def _sample(version: str, start: float, end: float) -> loadgen.Sample:

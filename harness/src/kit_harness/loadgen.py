@@ -272,6 +272,21 @@ class LoadGenerator:
         """Sleep while the load runs (returns early when a bound stopped it)."""
         self._stop.wait(seconds)
 
+    def answered_since(self, mark: str) -> int:
+        """Requests started after the last mark named ``mark`` that have ended (any outcome)."""
+        with self._lock:
+            since = max(at for name, at in self._marks if name == mark)
+            return sum(1 for sample in self._samples if sample.start >= since)
+
+    def wait_for(self, mark: str, requests: int, seconds: float) -> bool:
+        """Wait until ``requests`` started after ``mark`` have ended, for ``seconds`` at most
+        (less when a bound stops the load); whether they have."""
+        deadline = time.monotonic() + seconds
+        while self.answered_since(mark) < requests:
+            if time.monotonic() >= deadline or self._stop.wait(0.2):
+                return self.answered_since(mark) >= requests
+        return True
+
     def stop(self) -> Report:
         stopped = time.monotonic()
         self._stop.set()

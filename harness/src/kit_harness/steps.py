@@ -32,6 +32,10 @@ APP = "app"
 SERVER_NAME = "app.kit.test"
 STEADY_SECONDS = 10.0
 SETTLE_SECONDS = 2.0
+# After a step, the paced load goes on until each client has this many answers.
+SETTLE_REQUESTS = 10
+# The paced load's bound in time (a step under it takes minutes, at most 90 s at full speed).
+LOAD_MAX_SECONDS = 1800
 P99_FACTOR = float(os.environ.get("KIT_P99_FACTOR", "3.0"))
 # Requests per second per host: steady traffic that leaves the 2-core test machine room to deploy.
 LOAD_RATE = 25.0
@@ -135,9 +139,20 @@ SWITCH_WINDOW = (
     ("TASK [app : Start the new instance on its own socket]",),
     ("TASK [app : Write the deploy state]", "TASK [app : Stop the new instance (traffic never"),
 )
-# Certificate steps: from the site's configuration (a name, a certificate: nginx reloads) on.
-RELOAD_WINDOW = (("TASK [nginx : Write the application's site]",), ())
+# Certificate steps: where nginx reloads. From the site's configuration (a name, a certificate)
+# to the check of what nginx loaded, once before certbot runs and once after (the ACME exchange
+# between them runs under the paced load); a renewal: certbot.service, whose deploy hook reloads.
+RELOAD_WINDOW = (
+    ("TASK [nginx : Write the application's site]", "TASK [tls : Start certbot.service"),
+    (
+        "TASK [nginx : Check that the configuration on disk passes nginx -t]",
+        "TASK [tls : Remove the forced renewal again]",
+    ),
+)
 FULL_SPEED_MIN_SECONDS = 12.0
+# A window goes on this long after the line that may close it (what the step just did, a reload,
+# a colour stopped, settles under full speed too).
+FULL_SPEED_AFTER_SECONDS = 5.0
 # A window goes on after its minimum until every worker of each host has recycled this many times
 # in the step (counted from the app's journal), for FULL_SPEED_MAX_SECONDS at most.
 RECYCLES_EACH = 2
@@ -189,8 +204,9 @@ def under_load(
 
 class _Windows:
     """The full-speed windows of a step: wrk on every node while a window is open. A window
-    closes FULL_SPEED_MIN_SECONDS after it opened at the earliest, and once ``enough()`` says
-    the step has seen enough (FULL_SPEED_MAX_SECONDS at the latest)."""
+    closes FULL_SPEED_MIN_SECONDS after it opened and FULL_SPEED_AFTER_SECONDS after it was asked
+    to at the earliest, and once ``enough()`` says the step has seen enough
+    (FULL_SPEED_MAX_SECONDS after it opened at the latest)."""
 
     def __init__(
         self,
@@ -237,13 +253,18 @@ class _Windows:
             if not self.running or self.closer is not None:
                 return
             self.cancel_close = threading.Event()
+            earliest = max(
+                self.opened + FULL_SPEED_MIN_SECONDS, time.time() + FULL_SPEED_AFTER_SECONDS
+            )
             self.closer = threading.Thread(
-                target=self._close_when_done, args=(self.cancel_close, self.opened), daemon=True
+                target=self._close_when_done,
+                args=(self.cancel_close, self.opened, earliest),
+                daemon=True,
             )
             self.closer.start()
 
-    def _close_when_done(self, cancelled: threading.Event, opened: float) -> None:
-        if cancelled.wait(max(0.0, opened + FULL_SPEED_MIN_SECONDS - time.time())):
+    def _close_when_done(self, cancelled: threading.Event, opened: float, earliest: float) -> None:
+        if cancelled.wait(max(0.0, earliest - time.time())):
             return
         while time.time() < opened + FULL_SPEED_MAX_SECONDS and not self.enough():
             if cancelled.wait(1.0):
@@ -308,7 +329,7 @@ def during_load(
             loadgen.Target("127.0.0.1", node.port, SERVER_NAME, node.cafile),
             workers=4,
             rate=LOAD_RATE,
-            max_seconds=600,
+            max_seconds=LOAD_MAX_SECONDS,
             max_requests=200_000,
             mix=mix,
             timeout=client_timeout,
@@ -334,6 +355,10 @@ def during_load(
     for load in loads.values():
         load.mark("settle")
     time.sleep(SETTLE_SECONDS)
+    # On a busy machine the paced clients may all still wait on answers to requests sent during
+    # the step: the settle phase goes on until each has had answers to requests sent after it.
+    for load in loads.values():
+        load.wait_for("settle", SETTLE_REQUESTS, client_timeout + SETTLE_SECONDS)
     reports = {name: load.stop() for name, load in loads.items()}
     full_speed_reports = {}
     for node in nodes:

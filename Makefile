@@ -90,12 +90,13 @@ test-image: setup platform ## Build the app image on the local Debian 12 base; r
 scenarios: setup platform sslyze ## molecule test of default and cluster at once (logs: .cache/results/molecule-<scenario>.log)
 	.ci/molecule-scenarios.sh default cluster
 
-# First the unit tests, with the base images (debootstrap, mostly waiting on the archive) and
-# sslyze's venv made meanwhile, each target's output in one piece; then both scenarios, with lint
-# and the image's test running meanwhile (the first failure stops the scenarios).
+# The venvs and the base images (debootstrap, mostly waiting on the archive) at once, each
+# target's output in one piece; then both scenarios, with the unit tests, lint and the image's
+# test running meanwhile, one after another (the first failure stops the scenarios).
 test: ## Everything CI runs: lint, unit tests, the container image, both molecule scenarios
-	$(MAKE) --no-print-directory --jobs=4 --output-sync=target unit platform sslyze
-	.ci/molecule-scenarios.sh --while '$(MAKE) --no-print-directory lint' \
+	$(MAKE) --no-print-directory --jobs=4 --output-sync=target setup platform sslyze
+	.ci/molecule-scenarios.sh --while '$(MAKE) --no-print-directory unit' \
+	  --while '$(MAKE) --no-print-directory lint' \
 	  --while '$(MAKE) --no-print-directory test-image' default cluster
 
 $(DEV_ENV_FILE):

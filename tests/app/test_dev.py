@@ -179,8 +179,9 @@ def test_dev_reloads_app_changes_only(
     assert reloads == [f"WARNING:  {RELOADED} 'app/health.py'. Reloading..."] * 2, reloads
 
 
-def test_dev_refuses_a_malformed_env_file(project: Path) -> None:
-    (project / ".env").write_text(f'API_TOKEN=t\nLOG_LEVEL="{CANARY}\nAPP_RELEASE=r1\n')
+def _refused_dev(project: Path, env_file: str) -> str:
+    """make dev with ``env_file`` as .env, which must fail: its output."""
+    (project / ".env").write_text(env_file)
     result = subprocess.run(
         _make("dev", DEV_PORT=str(_free_port())),
         cwd=project,
@@ -190,26 +191,19 @@ def test_dev_refuses_a_malformed_env_file(project: Path) -> None:
         timeout=60,
         check=False,
     )
-    output = result.stdout + result.stderr
     assert result.returncode != 0
+    return result.stdout + result.stderr
+
+
+def test_dev_refuses_a_malformed_env_file(project: Path) -> None:
+    output = _refused_dev(project, f'API_TOKEN=t\nLOG_LEVEL="{CANARY}\nAPP_RELEASE=r1\n')
     assert ".env: line 2 (LOG_LEVEL) is not NAME=value" in output
     assert CANARY not in output
     assert "uvicorn app.main:app" not in output, "the server must not start"
 
 
 def test_dev_refuses_an_invalid_setting_from_env_file(project: Path) -> None:
-    (project / ".env").write_text(f"API_TOKEN=t\nLOG_LEVEL={CANARY}\n")
-    result = subprocess.run(
-        _make("dev", DEV_PORT=str(_free_port())),
-        cwd=project,
-        env=_environment(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    output = result.stdout + result.stderr
-    assert result.returncode != 0
+    output = _refused_dev(project, f"API_TOKEN=t\nLOG_LEVEL={CANARY}\n")
     assert "LOG_LEVEL is invalid" in output
     assert CANARY not in output
 

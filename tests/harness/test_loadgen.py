@@ -168,8 +168,9 @@ def test_paced_by_rate(server: tuple[int, str]) -> None:
     load.start()
     load.wait(1.0)
     sent = len(load.stop().samples)
-    # 20/s for 1 s: about 20 (the first requests go out at once, the last may be in flight).
-    assert 15 <= sent <= 25
+    # 20/s for 1 s: about 20 (the first requests go out at once, the last may be in flight), never
+    # more; fewer when the machine is busy (make test runs this beside the scenarios).
+    assert 10 <= sent <= 25
 
 
 def test_waits_for_answers_to_requests_sent_after_a_mark(server: tuple[int, str]) -> None:

@@ -159,7 +159,7 @@ def test_a_new_connection_without_a_request_yet_is_served_during_the_stop(
     server = gunicorn(KIT_WORKER, "--workers", "1", "--keep-alive", "5")  # type: ignore[operator]
     connection = server.connection()
     connection.connect()
-    time.sleep(0.3)  # accepted by the worker
+    time.sleep(1.0)  # accepted by the worker (make test runs this beside the scenarios)
     server.process.send_signal(signal.SIGTERM)
     time.sleep(0.5)
     connection.request("GET", "/")

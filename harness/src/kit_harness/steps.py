@@ -135,24 +135,34 @@ def worker_count(host: Any) -> int:
 # scenarios is small for that).
 # The rest of a step (installing the release, rendering the configuration) goes on under the
 # paced load: on this 2-core machine a saturating load would only stretch it.
-SWITCH_WINDOW = (
+@dataclass(frozen=True)
+class Window:
+    """Where a step's full-speed windows are, in its playbook's output: a window opens at a line
+    that starts with one of ``starts`` and may close at one that starts with one of ``ends`` (or
+    at the end), ``after_seconds`` later at the earliest."""
+
+    starts: tuple[str, ...]
+    ends: tuple[str, ...]
+    after_seconds: float = 0.0
+
+
+SWITCH_WINDOW = Window(
     ("TASK [app : Start the new instance on its own socket]",),
     ("TASK [app : Write the deploy state]", "TASK [app : Stop the new instance (traffic never"),
 )
 # Certificate steps: where nginx reloads. From the site's configuration (a name, a certificate)
 # to the check of what nginx loaded, once before certbot runs and once after (the ACME exchange
 # between them runs under the paced load); a renewal: certbot.service, whose deploy hook reloads.
-RELOAD_WINDOW = (
+# A window goes on a few seconds after the reload, while nginx's old workers exit.
+RELOAD_WINDOW = Window(
     ("TASK [nginx : Write the application's site]", "TASK [tls : Start certbot.service"),
     (
         "TASK [nginx : Check that the configuration on disk passes nginx -t]",
         "TASK [tls : Remove the forced renewal again]",
     ),
+    after_seconds=5.0,
 )
 FULL_SPEED_MIN_SECONDS = 12.0
-# A window goes on this long after the line that may close it (what the step just did, a reload,
-# a colour stopped, settles under full speed too).
-FULL_SPEED_AFTER_SECONDS = 5.0
 # A window goes on after its minimum until every worker of each host has recycled this many times
 # in the step (counted from the app's journal), for FULL_SPEED_MAX_SECONDS at most.
 RECYCLES_EACH = 2
@@ -170,14 +180,12 @@ def under_load(
     expect_failure: bool = False,
     mix: tuple[tuple[str, str, dict[str, str]], ...] = loadgen.MIX,
     keepalive: bool = True,
-    window: tuple[tuple[str, ...], tuple[str, ...]] = SWITCH_WINDOW,
+    window: Window = SWITCH_WINDOW,
     recycling: dict[str, Any] | None = None,
 ) -> StepResult:
-    """Run a playbook while every node takes load (``mix``); record the figures of the run.
-
-    A full-speed window opens at a line of the playbook's output that starts with one of
-    ``window[0]`` and may close at one that starts with one of ``window[1]`` (or at the end)."""
-    starts, ends = window
+    """Run a playbook while every node takes load (``mix``), at full speed in each ``window``;
+    record the figures of the run."""
+    starts, ends = window.starts, window.ends
 
     def run(
         open_window: Callable[[], None], close_window: Callable[[], None]
@@ -199,13 +207,14 @@ def under_load(
         what=" ".join(args),
         keepalive=keepalive,
         recycling=recycling,
+        after_seconds=window.after_seconds,
     )
 
 
 class _Windows:
     """The full-speed windows of a step: wrk on every node while a window is open. A window
-    closes FULL_SPEED_MIN_SECONDS after it opened and FULL_SPEED_AFTER_SECONDS after it was asked
-    to at the earliest, and once ``enough()`` says the step has seen enough
+    closes FULL_SPEED_MIN_SECONDS after it opened and ``after_seconds`` after it was asked to at
+    the earliest, and once ``enough()`` says the step has seen enough
     (FULL_SPEED_MAX_SECONDS after it opened at the latest)."""
 
     def __init__(
@@ -214,11 +223,13 @@ class _Windows:
         client_timeout: float,
         keepalive: bool,
         enough: Callable[[], bool] = lambda: True,
+        after_seconds: float = 0.0,
     ) -> None:
         self.nodes = nodes
         self.client_timeout = client_timeout
         self.keepalive = keepalive
         self.enough = enough
+        self.after_seconds = after_seconds
         self.lock = threading.Lock()
         self.running: dict[str, FullSpeed] = {}
         self.opened = 0.0
@@ -253,9 +264,7 @@ class _Windows:
             if not self.running or self.closer is not None:
                 return
             self.cancel_close = threading.Event()
-            earliest = max(
-                self.opened + FULL_SPEED_MIN_SECONDS, time.time() + FULL_SPEED_AFTER_SECONDS
-            )
+            earliest = max(self.opened + FULL_SPEED_MIN_SECONDS, time.time() + self.after_seconds)
             self.closer = threading.Thread(
                 target=self._close_when_done,
                 args=(self.cancel_close, self.opened, earliest),
@@ -304,6 +313,7 @@ def during_load(
     client_timeout: float = CLIENT_TIMEOUT,
     keepalive: bool = True,
     recycling: dict[str, Any] | None = None,
+    after_seconds: float = 0.0,
 ) -> StepResult:
     """Run ``action`` (a playbook, a container stop) while every node takes load: the paced
     ``mix`` throughout, and wrk at full speed during the steady phase and in the windows
@@ -344,7 +354,7 @@ def during_load(
     steady._stop()
     for load in loads.values():
         load.mark("step")
-    windows = _Windows(nodes, client_timeout, keepalive, enough)
+    windows = _Windows(nodes, client_timeout, keepalive, enough, after_seconds)
     started = time.monotonic()
     result = action(windows.open, windows.close)
     seconds = time.monotonic() - started

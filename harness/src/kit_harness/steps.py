@@ -127,14 +127,6 @@ def worker_count(host: Any) -> int:
     return int(out.removeprefix("workers = ").strip() or 1)
 
 
-# The full-speed phases of a step: the steady phase before it (so the paced p99 of the steady phase
-# and of the step are measured under the same kind of load), and each window of the step where
-# traffic can be lost: from a host's new colour starting (its gate) to its old colour stopped and
-# the switch recorded (or the new colour stopped, its gate failed), at least FULL_SPEED_MIN_SECONDS
-# each, and on until every worker has recycled twice in the step (app_max_requests of the test
-# scenarios is small for that).
-# The rest of a step (installing the release, rendering the configuration) goes on under the
-# paced load: on this 2-core machine a saturating load would only stretch it.
 @dataclass(frozen=True)
 class Window:
     """Where a step's full-speed windows are, in its playbook's output: a window opens at a line
@@ -146,6 +138,14 @@ class Window:
     after_seconds: float = 0.0
 
 
+# The full-speed phases of a step: the steady phase before it (so the paced p99 of the steady phase
+# and of the step are measured under the same kind of load), and each window of the step where
+# traffic can be lost: from a host's new colour starting (its gate) to its old colour stopped and
+# the switch recorded (or the new colour stopped, its gate failed), at least FULL_SPEED_MIN_SECONDS
+# each, and on until every worker has recycled twice in the step (app_max_requests of the test
+# scenarios is small for that).
+# The rest of a step (installing the release, rendering the configuration) goes on under the
+# paced load: on this 2-core machine a saturating load would only stretch it.
 SWITCH_WINDOW = Window(
     ("TASK [app : Start the new instance on its own socket]",),
     ("TASK [app : Write the deploy state]", "TASK [app : Stop the new instance (traffic never"),

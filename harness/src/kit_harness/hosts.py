@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 import subprocess
+import time
+from collections.abc import Callable
 from typing import Any
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: float = 0.5) -> bool:
+    """Ask ``predicate`` every ``interval`` seconds until it holds, for ``timeout`` at most:
+    whether it did."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
 
 
 def write_file(host: Any, path: str, content: str, mode: str | None = None) -> None:

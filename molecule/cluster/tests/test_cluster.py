@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 import testinfra  # type: ignore[import-untyped]
 from conftest import inventory_hosts, pebble_node
+from kit_harness.hosts import wait_for
 from kit_harness.playbooks import run_playbook
 from kit_harness.results import record_result
 from kit_harness.steps import (
@@ -306,18 +307,20 @@ def _vanish_and_reboot(
     subprocess.run(["docker", "start", name], capture_output=True, text=True, check=True)
     deadline = time.monotonic() + 90
     host = testinfra.get_host(f"docker://{name}")
-    while time.monotonic() < deadline:
-        if host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"):
-            break
-        time.sleep(1)
+    wait_for(
+        lambda: host.run("systemctl is-system-running").stdout.strip() in ("running", "degraded"),
+        timeout=deadline - time.monotonic(),
+        interval=1,
+    )
     # Its app answers on the live port (at boot, under the load on the shared CPU, that can take
     # a while); nginx tries the host again within a fail_timeout of it, by itself.
     ready = f"https://{_address(host)}:{LIVE_PORT}/health/ready"
-    while time.monotonic() < deadline:
-        answer = host.run(f"curl -sk -o /dev/null -w '%{{http_code}}' --max-time 5 {ready}")
-        if answer.stdout.strip() == "200":
-            break
-        time.sleep(1)
+    status = f"curl -sk -o /dev/null -w '%{{http_code}}' --max-time 5 {ready}"
+    wait_for(
+        lambda: host.run(status).stdout.strip() == "200",
+        timeout=deadline - time.monotonic(),
+        interval=1,
+    )
     time.sleep(FAIL_TIMEOUT + 5)
     return subprocess.CompletedProcess(["docker", "start", name], 0, "", "")
 

@@ -10,6 +10,7 @@ import time
 from typing import Any
 
 import pytest
+from kit_harness.hosts import wait_for
 from kit_harness.results import record_result
 
 APP = "app"
@@ -51,15 +52,6 @@ def _workers(host: Any, master: int) -> set[int]:
 def _expected_workers(host: Any) -> int:
     vcpus = int(host.check_output("nproc --all"))
     return min(max(vcpus + 1, 2), 4)  # workload "async"
-
-
-def _wait_for(predicate: Any, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.5)
-    return False
 
 
 def _get(host: Any, path: str) -> tuple[int, str]:
@@ -208,7 +200,7 @@ def test_items_survive_a_restart(host: Any) -> None:
     )
     assert json.loads(created.stdout)["name"] == name
     host.run_test(f"systemctl restart {_unit(host)}")
-    assert _wait_for(lambda: _get(host, "/health/ready")[0] == 200)
+    assert wait_for(lambda: _get(host, "/health/ready")[0] == 200)
     code, body = _get(host, "/v1/items?limit=1000")
     assert code == 200
     assert name in [item["name"] for item in json.loads(body)]
@@ -219,7 +211,7 @@ def test_a_killed_worker_is_respawned(host: Any) -> None:
     before = _workers(host, master)
     victim = min(before)
     host.run_test(f"kill -KILL {victim}")
-    assert _wait_for(
+    assert wait_for(
         lambda: len(_workers(host, master)) == len(before) and victim not in _workers(host, master)
     )
     assert _main_pid(host) == master
@@ -229,9 +221,9 @@ def test_a_killed_worker_is_respawned(host: Any) -> None:
 def test_a_killed_master_is_restarted_by_systemd(host: Any) -> None:
     master = _main_pid(host)
     host.run_test(f"kill -KILL {master}")
-    assert _wait_for(lambda: _main_pid(host) not in (0, master), timeout=60)
-    assert _wait_for(lambda: host.service(_unit(host)).is_running, timeout=60)
-    assert _wait_for(lambda: _get(host, "/health/live")[0] == 200, timeout=60)
+    assert wait_for(lambda: _main_pid(host) not in (0, master), timeout=60)
+    assert wait_for(lambda: host.service(_unit(host)).is_running, timeout=60)
+    assert wait_for(lambda: _get(host, "/health/live")[0] == 200, timeout=60)
     # Restart=on-failure brings it back (or the socket's activation, if a request comes first).
     assert host.check_output(f"systemctl show -p Restart --value {_unit(host)}") == "on-failure"
 

@@ -150,15 +150,22 @@ SWITCH_WINDOW = Window(
     ("TASK [app : Start the new instance on its own socket]",),
     ("TASK [app : Write the deploy state]", "TASK [app : Stop the new instance (traffic never"),
 )
-# Certificate steps: where nginx reloads. From the site's configuration (a name, a certificate)
-# to the check of what nginx loaded, once before certbot runs and once after (the ACME exchange
-# between them runs under the paced load); a renewal: certbot.service, whose deploy hook reloads.
-# A window goes on a few seconds after the reload, while nginx's old workers exit.
+# Certificate steps: where nginx reloads. In proxy.yml: the tls role's handler reloads nginx
+# before certbot runs (the window closes as certbot starts: the ACME exchange runs under the
+# paced load), the site role's "Test nginx and reload" after it, up to the check of what nginx
+# loaded (or the run's end); a renewal: certbot.service, whose deploy hook reloads. A window goes
+# on a few seconds after the reload, while nginx's old workers exit.
 RELOAD_WINDOW = Window(
-    ("TASK [nginx : Write the application's site]", "TASK [tls : Start certbot.service"),
     (
+        "RUNNING HANDLER [site : Test nginx and reload]",
+        "RUNNING HANDLER [tls : Reload nginx so that it serves",
+        "TASK [tls : Start certbot.service",
+    ),
+    (
+        "RUNNING HANDLER [tls : ",
         "TASK [nginx : Check that the configuration on disk passes nginx -t]",
         "TASK [tls : Remove the forced renewal again]",
+        "PLAY RECAP",
     ),
     after_seconds=5.0,
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Callable
@@ -16,6 +17,24 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0, interval: flo
         if predicate():
             return True
         time.sleep(interval)
+    return False
+
+
+# An entry of nginx's access log in the kit's format (`log_format kit`, `ua=$upstream_addr` last):
+# `"GET / HTTP/1.1" 200 ... ua=<address>[, <address>...]`.
+_ACCESS_ENTRY = re.compile(r'" (?P<status>[0-9]{3}) .* ua=(?P<upstreams>[^ ].*)$')
+
+
+def answered_by(access_log: str, upstream: str) -> bool:
+    """Whether an entry of ``access_log`` (nginx's, in the kit's format) is a 2xx answer whose
+    last upstream was ``upstream``: a request nginx tried there first and then sent elsewhere
+    does not count."""
+    for line in access_log.splitlines():
+        entry = _ACCESS_ENTRY.search(line)
+        if entry and entry["status"].startswith("2"):
+            last = entry["upstreams"].split(", ")[-1]
+            if last == upstream:
+                return True
     return False
 
 

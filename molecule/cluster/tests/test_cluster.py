@@ -47,7 +47,8 @@ SITE = f"/etc/nginx/sites-available/{APP}.conf"
 # nginx's fail_timeout (group default): a failed app host is tried again after it.
 FAIL_TIMEOUT = 10
 # A rebooted app host is back in the upstream within a few fail_timeouts of its app answering
-# (each try nginx makes while it still boots takes it out for another fail_timeout); the access
+# (each failed try takes it out for another fail_timeout: one made while it still boots, or a
+# reset answering nginx's retransmission on a connection from before the reboot); the access
 # log is written every 5 s (flush=5s).
 REJOIN_SECONDS = 4 * FAIL_TIMEOUT + 10
 ACCESS_LOG = "/var/log/nginx/access.log"

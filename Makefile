@@ -114,7 +114,7 @@ dev-tls: setup | $(DEV_ENV_FILE) ## make dev over https://127.0.0.1:8443, self-s
 
 image: setup ## Build the container image (IMAGE=fastapi-kit/app:local) from wheels made here
 	.ci/ensure-docker.sh
-	$(BIN)/python -m kit_harness.image_wheels --base $(IMAGE_BASE) --out $(IMAGE_WHEELS)
+	PYTHONPATH=$(CURDIR)/roles/app/files $(BIN)/python -m kit_harness.image_wheels --base $(IMAGE_BASE) --out $(IMAGE_WHEELS)
 	# The wheels are for this base only: gone after the build, whatever its outcome.
 	status=0; docker build --build-arg BASE_IMAGE=$(IMAGE_BASE) --tag $(IMAGE) . || status=$$?; \
 	  rm -rf $(IMAGE_WHEELS); exit $$status

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Query, status
+from fastapi import FastAPI, Query, WebSocket, WebSocketDisconnect, status
 
 from app.errors import install_error_handlers
 from app.models import ItemIn, ItemV1, Me
@@ -30,5 +30,16 @@ def create_v1() -> FastAPI:
     @api.get("/me")
     def me(role: TokenRole) -> Me:
         return Me(subject="api-client", token=role)
+
+    @api.websocket("/ws/echo")
+    async def echo(websocket: WebSocket) -> None:
+        """A WebSocket that sends back each text message it receives until the client closes
+        (through nginx: docs/hardening.md#websockets)."""
+        await websocket.accept()
+        try:
+            while True:
+                await websocket.send_text(await websocket.receive_text())
+        except WebSocketDisconnect:
+            return
 
     return api

@@ -90,10 +90,15 @@ def app_upstreams(site: str) -> list[str]:
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def exempt_networks(site: str) -> list[IpNetwork] | None:
+def exempt_networks(site: str, connections: int = 64) -> list[IpNetwork] | None:
     """Client networks the rate limits exempt (the ``geo ..._limit_exempt`` block); None when
-    the site limits nothing."""
-    if not re.search(r"^\s*limit_(req|conn) ", site, re.MULTILINE):
+    the site's limits cannot reach the bench's load (``connections`` at once, on routes of
+    ``location /``): no request rate limit there (the role's default; other paths' limits do not
+    apply to it) and no connection limit below ``connections``."""
+    roots = re.findall(r"^    location / \{\n(.*?)^    \}", site, re.MULTILINE | re.DOTALL)
+    rate_limited = any(re.search(r"^\s*limit_req ", body, re.MULTILINE) for body in roots)
+    conn_limits = re.findall(r"^\s*limit_conn \S+ (\d+);", site, re.MULTILINE)
+    if not rate_limited and all(int(limit) >= connections for limit in conn_limits):
         return None
     block = re.search(r"^geo \$\w+_limit_exempt \{\n(.*?)^\}", site, re.MULTILINE | re.DOTALL)
     if block is None:
@@ -106,11 +111,12 @@ class ClientAddressError(RuntimeError):
     """No address of the host is exempt from nginx's rate limits."""
 
 
-def client_address(site: str, local_addresses: Sequence[str]) -> str:
+def client_address(site: str, local_addresses: Sequence[str], connections: int = 64) -> str:
     """The address the bench's load connects to nginx on, so that nginx sees it as the client:
-    127.0.0.1 when the site limits nothing or exempts it, else the first of the host's own
-    addresses that the site exempts (a container's docker address, a VM's private address)."""
-    exempt = exempt_networks(site)
+    127.0.0.1 when the site's limits cannot reach the load (``exempt_networks``) or exempt it,
+    else the first of the host's own addresses that the site exempts (a container's docker
+    address, a VM's private address)."""
+    exempt = exempt_networks(site, connections)
     candidates = ["127.0.0.1", *(a for a in local_addresses if a != "127.0.0.1")]
     if exempt is None:
         return candidates[0]

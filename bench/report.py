@@ -84,7 +84,7 @@ def _deployed_lines(meta: dict[str, Any]) -> list[str]:
         f"Deployed: {deployed['workers']} x `{deployed['worker_class']}`, max_requests "
         f"{deployed['max_requests']}. Bench instances (direct) run the active colour's release, "
         f"configuration and service drop-ins ({dropins}: its secrets). The load to nginx connects "
-        f"from {meta.get('client_address', '127.0.0.1')}, an address its rate limits exempt"
+        f"from {meta.get('client_address', '127.0.0.1')}, an address its limits do not reach"
         + (" (quick pass: one route, one round, no warm-up)" if meta.get("quick") else "")
         + ".",
         "",

@@ -539,7 +539,8 @@ def _measure(c: Container, args: argparse.Namespace, skip: set[str], started: fl
     deployed = instances.read_deployed(c, args.app)
     cores = int(c.run("nproc").stdout)
     try:
-        client = nginx_variants.client_address(c.read(nginx_variants.SITE_CONF), local_addresses(c))
+        site = c.read(nginx_variants.SITE_CONF)
+        client = nginx_variants.client_address(site, local_addresses(c), args.connections)
     except nginx_variants.ClientAddressError as error:
         raise RemoteError(str(error)) from error
     bench = Bench(c, Load(args.connections, args.seconds), args.rounds, args.server_name)

@@ -187,6 +187,19 @@ def test_the_load_comes_from_an_address_nginx_does_not_limit() -> None:
     )
     assert nginx_variants.exempt_networks(unlimited) is None
     assert nginx_variants.client_address(unlimited, ["10.0.0.5"]) == "127.0.0.1"
+    # The role's default: no rate limit on location / (a path's limit elsewhere), connections
+    # limited to 100 an address: a load on fewer connections is not limited, one on more is.
+    default = site.replace(
+        "    location / {\n        limit_req zone=app_req burst=40 nodelay;\n",
+        "    location /v2/ {\n        limit_req zone=app_req burst=40;\n    }\n\n"
+        "    location / {\n",
+    )
+    assert "limit_req zone=app_req burst=40;" in default
+    assert nginx_variants.exempt_networks(default, connections=64) is None
+    assert nginx_variants.client_address(default, ["10.0.0.5"], connections=64) == "127.0.0.1"
+    no_exempt = default.replace("    172.16.0.0/12 1;\n    192.168.0.0/16 1;\n", "")
+    with pytest.raises(nginx_variants.ClientAddressError):
+        nginx_variants.client_address(no_exempt, ["127.0.0.1"], connections=200)
 
 
 def test_a_variant_that_matches_nothing_is_refused() -> None:

@@ -3,7 +3,7 @@
 
 The Dockerfile's builder stage installs from these wheels with ``--no-index`` when it finds any,
 so the image builds where containers cannot reach a package index. The wheels are those the
-Ansible app role ships to VMs (``roles/app/files/build_wheelhouse.py`` chooses them): binary
+Ansible app role ships to VMs (``roles/app/files/kit_build`` chooses them): binary
 wheels of the app's dependencies, pinned by constraints.txt, for the base image's Python
 version, architecture and glibc (asked from the image itself), plus setuptools, the build
 backend of the app's own wheel. The app's wheel is not among them: the builder makes it from
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
+import importlib
 import os
 import shutil
 import subprocess
@@ -32,7 +32,7 @@ from types import ModuleType
 
 from kit_harness.project import PROJECT
 
-BUILDER = PROJECT / "roles/app/files/build_wheelhouse.py"
+BUILDER = PROJECT / "roles/app/files/kit_build"
 BUILD_BACKEND = "setuptools>=69"
 COMPLETE = ".complete"
 PROBE = (
@@ -47,13 +47,14 @@ class WheelError(RuntimeError):
 
 
 def _builder() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("build_wheelhouse", BUILDER)
-    if spec is None or spec.loader is None:
-        raise WheelError(f"cannot load {BUILDER}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_wheelhouse"] = module
-    spec.loader.exec_module(module)
-    return module
+    """The app role's build package (roles/app/files/kit_build): its wheels module picks the same
+    binary wheels for the image as for a VM. The Makefile puts the role's files/ on PYTHONPATH."""
+    try:
+        return importlib.import_module("kit_build.wheels")
+    except ImportError as error:
+        raise WheelError(
+            f"cannot import kit_build (PYTHONPATH must hold {BUILDER.parent}): {error}"
+        ) from error
 
 
 def probe_base(base: str, name: str) -> tuple[str, str, str]:

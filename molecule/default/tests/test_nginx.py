@@ -223,6 +223,17 @@ def test_each_colour_has_an_upstream_with_keepalive_and_the_marker_picks_one(hos
     active = json.loads(host.file("/var/lib/app/deploy.json").content_string)["active"]
     assert host.file("/srv/app/green.live").exists == (active == "green")
     assert not host.file("/etc/nginx/upstreams").exists
-    # Upstream keep-alive only works with HTTP/1.1 and without "Connection: close".
+    # Upstream keep-alive only works with HTTP/1.1 and without "Connection: close": a plain
+    # request sends an empty Connection header (a WebSocket upgrade "upgrade": the map).
     assert "proxy_http_version 1.1;" in config
-    assert 'proxy_set_header Connection "";' in config
+    assert "proxy_set_header Connection $app_upstream_connection;" in config
+    assert re.search(r"map \$http_upgrade \$app_upstream_connection \{[^}]*\"\" \"\";", config)
+    # And it is kept: right after three plain requests, nginx holds an idle connection to the
+    # active colour's socket (closed after the upstream keepalive_timeout, 1s).
+    held = host.check_output(
+        f"curl --silent --fail --insecure --resolve {DOMAIN}:443:127.0.0.1"
+        " --output /dev/null --output /dev/null --output /dev/null"
+        f" https://{DOMAIN}/health/live https://{DOMAIN}/health/live https://{DOMAIN}/health/live"
+        f" && ss -xH state connected | grep -c /run/app/{active}.sock || true"
+    )
+    assert int(held) >= 1, held

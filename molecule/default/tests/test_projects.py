@@ -1,0 +1,158 @@
+"""Any ASGI project as it is: the test projects of tests/projects deployed in turn as the app of
+the converged hosts, under load (side effects; the reference app serves again at the end).
+
+Each project lists only its framework (the kit brings gunicorn and the uvicorn workers), has its
+own health routes and a migration that creates the table its ready route reads; each step is a
+real deploy.yml run with the settings its shape needs, while the load generator sends GETs and
+POSTs through nginx: 0 failed requests, one version switch. The last step rolls back to the
+reference app's release while the settings name another module, ready route and migration: the
+release starts the way it was deployed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from typing import Any
+
+import pytest
+from kit_harness import loadgen
+from kit_harness.project import PROJECT
+from kit_harness.steps import APP, Node
+from kit_harness.steps import assert_no_failures_and_p99 as _assert_no_failures_and_p99
+from kit_harness.steps import under_load as _under_load
+
+PROJECTS = PROJECT / "tests" / "projects"
+
+# name: (directory to copy, app_source inside the copy, settings, /version's project field).
+SHAPES: dict[str, tuple[str, str, dict[str, Any], str]] = {
+    "factory": (
+        "factory",
+        ".",
+        {
+            "app_module": "kitdemo_factory.app:create_app()",
+            "app_health_live_path": "/livez",
+            "app_health_ready_path": "/readyz",
+            "app_migrate_command": ["kitdemo-factory-migrate"],
+        },
+        "factory",
+    ),
+    "requirements": (
+        "requirements",
+        ".",
+        {
+            "app_module": "main:app",
+            "app_health_ready_path": "/api/health",
+            "app_migrate_command": ["python", "migrate.py"],
+        },
+        "requirements",
+    ),
+    "poetry": (
+        "poetry",
+        ".",
+        {
+            "app_module": "service.main:app",
+            "app_health_live_path": "/status/live",
+            "app_health_ready_path": "/status/ready",
+            "app_migrate_command": ["python", "-m", "service.migrate"],
+        },
+        "poetry",
+    ),
+    "uv workspace": (
+        "uv-workspace",
+        "packages/api",
+        {
+            "app_module": "kitdemo_api.main:app",
+            "app_health_live_path": "/api/v1/utils/live",
+            "app_health_ready_path": "/api/v1/utils/health-check/",
+            "app_migrate_command": ["alembic", "upgrade", "head"],
+        },
+        "kitdemo/api",
+    ),
+}
+
+
+def _task_output(output: str, task: str) -> str:
+    start = output.find(f"TASK [app : {task}")
+    if start < 0:
+        return ""
+    end = output.find("TASK [", start + 1)
+    return output[start : end if end > 0 else len(output)]
+
+
+def _serving(node: Node) -> dict[str, str]:
+    answer: dict[str, str] = json.loads(node.curl("/version"))
+    return answer
+
+
+@pytest.fixture(scope="module")
+def journey(nodes: list[Node]) -> dict[str, Any]:
+    """What the steps share: the reference app's release on each host before the first step."""
+    return {"original": {n.name: n.current_release() for n in nodes}, "releases": {}}
+
+
+@pytest.mark.parametrize("shape", list(SHAPES))
+def test_a_project_of_this_shape_deploys_as_it_is_under_load(
+    nodes: list[Node],
+    journey: dict[str, Any],
+    shape: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    directory, inner, settings, served = SHAPES[shape]
+    copy = tmp_path_factory.mktemp(directory) / directory
+    shutil.copytree(PROJECTS / directory, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    extra = {**settings, "app_source": str(copy / inner)}
+    before = {node.name: node.current_release() for node in nodes}
+    step = _under_load(nodes, f"deploy {shape}", "playbooks/deploy.yml", "-e", json.dumps(extra))
+    releases = {}
+    for node in nodes:
+        report = step.reports[node.name]
+        _assert_no_failures_and_p99(report, node.name)
+        new = node.current_release()
+        assert new != before[node.name]
+        assert loadgen.version_sequence(report.samples) == ([before[node.name], new], 0), (
+            report.summary()
+        )
+        assert _serving(node) == {"version": new, "project": served}
+        # Its own ready route, through nginx: the table its migration created is there.
+        node.curl(settings["app_health_ready_path"])
+        # The project's files travel with the release; nothing the project ships is left out.
+        assert node.host.file(f"/srv/{APP}/releases/{new}/src").is_directory
+        releases[node.name] = new
+    journey["releases"][shape] = releases
+    hook = _task_output(step.output, "Run the migration hook of release")
+    assert sorted(re.findall(r"^changed: \[(\S+)\]", hook, re.MULTILINE)) == sorted(releases)
+
+
+def test_a_rollback_starts_a_release_as_it_was_deployed(
+    nodes: list[Node], journey: dict[str, Any]
+) -> None:
+    """Back to the reference app's release while the settings (given with -e) still name the uv
+    project's module, ready route and migration: the release's record wins, the rollback serves."""
+    assert "uv workspace" in journey["releases"], "the project deploys ran first"
+    today = {**SHAPES["uv workspace"][2], "app_rollback_release": ""}
+    for node in nodes:
+        original = journey["original"][node.name]
+        today["app_rollback_release"] = original
+        assert node.host.file(f"/srv/{APP}/releases/{original}/.installed").exists
+    # One release id for both hosts: the reference app builds the same on both.
+    assert len(set(journey["original"].values())) == 1
+    step = _under_load(
+        nodes, "rollback across projects", "playbooks/rollback.yml", "-v", "-e", json.dumps(today)
+    )
+    for node in nodes:
+        report = step.reports[node.name]
+        _assert_no_failures_and_p99(report, node.name)
+        original = journey["original"][node.name]
+        came_from = journey["releases"]["uv workspace"][node.name]
+        assert loadgen.version_sequence(report.samples) == ([came_from, original], 0), (
+            report.summary()
+        )
+        assert node.current_release() == original
+        assert json.loads(node.curl("/version"))["version"] == original
+        state = node.state()
+        start = state["colours"][state["active"]]["start"]
+        assert start["module"] == "app.main:app"
+        assert start["ready_path"] == "/health/ready"
+    assert "app-migrate: release" in _task_output(step.output, "Run the migration hook of release")

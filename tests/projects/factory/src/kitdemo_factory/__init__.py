@@ -1,0 +1,1 @@
+"""A Starlette service built by an app factory (create_app)."""

@@ -1,0 +1,1 @@
+"""The Poetry project's service."""

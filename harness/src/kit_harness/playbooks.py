@@ -103,3 +103,13 @@ def _streamed(
         reader.join()
         returncode = process.wait()
     return subprocess.CompletedProcess(command, returncode, "".join(lines), "".join(errors))
+
+
+def task_output(output: str, task: str, role: str = "app") -> str:
+    """The part of a playbook's output that one task (``TASK [<role> : <task>...``) printed, for
+    all hosts; "" when the task did not run."""
+    start = output.find(f"TASK [{role} : {task}")
+    if start < 0:
+        return ""
+    end = output.find("TASK [", start + 1)
+    return output[start : end if end > 0 else len(output)]

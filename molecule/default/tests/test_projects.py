@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from kit_harness import loadgen
+from kit_harness.playbooks import task_output
 from kit_harness.project import PROJECT
 from kit_harness.steps import APP, Node
 from kit_harness.steps import assert_no_failures_and_p99 as _assert_no_failures_and_p99
@@ -73,14 +74,6 @@ SHAPES: dict[str, tuple[str, str, dict[str, Any], str]] = {
 }
 
 
-def _task_output(output: str, task: str) -> str:
-    start = output.find(f"TASK [app : {task}")
-    if start < 0:
-        return ""
-    end = output.find("TASK [", start + 1)
-    return output[start : end if end > 0 else len(output)]
-
-
 def _serving(node: Node) -> dict[str, str]:
     answer: dict[str, str] = json.loads(node.curl("/version"))
     return answer
@@ -121,7 +114,7 @@ def test_a_project_of_this_shape_deploys_as_it_is_under_load(
         assert node.host.file(f"/srv/{APP}/releases/{new}/src").is_directory
         releases[node.name] = new
     journey["releases"][shape] = releases
-    hook = _task_output(step.output, "Run the migration hook of release")
+    hook = task_output(step.output, "Run the migration hook of release")
     assert sorted(re.findall(r"^changed: \[(\S+)\]", hook, re.MULTILINE)) == sorted(releases)
 
 
@@ -155,4 +148,4 @@ def test_a_rollback_starts_a_release_as_it_was_deployed(
         start = state["colours"][state["active"]]["start"]
         assert start["module"] == "app.main:app"
         assert start["ready_path"] == "/health/ready"
-    assert "app-migrate: release" in _task_output(step.output, "Run the migration hook of release")
+    assert "app-migrate: release" in task_output(step.output, "Run the migration hook of release")

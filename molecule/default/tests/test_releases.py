@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from kit_harness import loadgen
+from kit_harness.playbooks import task_output
 from kit_harness.steps import (
     APP,
     KEEP_RELEASES,
@@ -35,15 +36,6 @@ def _broken_at_startup(source: Path) -> None:
     main.write_text(
         main.read_text() + '\nraise RuntimeError("broken release for the zero-downtime test")\n'
     )
-
-
-def _task_output(output: str, task: str) -> str:
-    """The part of a playbook's output that one task printed (all hosts)."""
-    start = output.find(f"TASK [app : {task}")
-    if start < 0:
-        return ""
-    end = output.find("TASK [", start + 1)
-    return output[start : end if end > 0 else len(output)]
 
 
 def _versions(report: loadgen.Report) -> tuple[list[str], int]:
@@ -126,7 +118,7 @@ def test_deploy_of_a_new_release_under_load(
         assert _item_name(node, history["items"][node.name]) == history["item"]
         history["new"][node.name] = new
     # The migration hook ran once per host, with the new release, before the switch.
-    hook = _task_output(step.output, "Run the migration hook of release")
+    hook = task_output(step.output, "Run the migration hook of release")
     assert sorted(re.findall(r"^changed: \[(\S+)\]", hook, re.MULTILINE)) == sorted(history["new"])
     for new in history["new"].values():
         assert f"app-migrate: release {new}: schema" in hook
@@ -197,5 +189,5 @@ def test_a_deploy_without_changes_is_a_no_op(nodes: list[Node], history: dict[st
     step = _under_load(nodes, "no-op deploy", "playbooks/deploy.yml", "-v")
     recap = re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", step.output, re.MULTILINE)
     assert {name: int(changed) for name, changed in recap} == {node.name: 0 for node in nodes}
-    assert _task_output(step.output, "Run the migration hook of release") == ""
+    assert task_output(step.output, "Run the migration hook of release") == ""
     _assert_untouched(nodes, history, step, before)

@@ -1,12 +1,14 @@
-"""Any ASGI project as it is: the test projects of tests/projects deployed in turn as the app of
-the converged hosts, under load (side effects; the reference app serves again at the end).
+"""Any ASGI project as it is: the test projects of tests/projects deployed as the app of the
+converged hosts, under load (side effects; the reference app serves again at the end).
 
 Each project lists only its framework (the kit brings gunicorn and the uvicorn workers), has its
-own health routes and a migration that creates the table its ready route reads; each step is a
-real deploy.yml run with the settings its shape needs, while the load generator sends GETs and
-POSTs through nginx: 0 failed requests, one version switch. The last step rolls back to the
-reference app's release while the settings name another module, ready route and migration: the
-release starts the way it was deployed.
+own health routes and a migration that creates the table its ready route reads. Each round is one
+real deploy.yml run in which every host gets another project (the settings each shape needs are
+given per host: extra variables templated on inventory_hostname), while the load generator sends
+GETs and POSTs through nginx: 0 failed requests, one version switch per host. With the scenario's
+two hosts, two rounds deploy the four shapes, each on one Debian release. The last step rolls back
+to the reference app's release while the settings name another module, ready route and
+migration: the release starts the way it was deployed.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ SHAPES: dict[str, tuple[str, str, dict[str, Any], str]] = {
         ".",
         {
             "app_module": "main:app",
+            "app_health_live_path": "/health/live",
             "app_health_ready_path": "/api/health",
             "app_migrate_command": ["python", "migrate.py"],
         },
@@ -79,27 +82,60 @@ def _serving(node: Node) -> dict[str, str]:
     return answer
 
 
+# Round r deploys ROUNDS[r][i % 2] to the i-th host.
+ROUNDS: list[tuple[str, str]] = [("factory", "requirements"), ("poetry", "uv workspace")]
+# What a shape's settings set, for every host of a round (an extra variable is set on all hosts).
+SETTINGS = (
+    "app_source",
+    "app_module",
+    "app_health_live_path",
+    "app_health_ready_path",
+    "app_migrate_command",
+)
+
+
+def per_host(chosen: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Extra variables giving each host its own settings: ``chosen`` (host: settings) under
+    kit_test_settings, and each setting templated on inventory_hostname."""
+    extra: dict[str, Any] = {"kit_test_settings": chosen}
+    for name in SETTINGS:
+        extra[name] = f"{{{{ kit_test_settings[inventory_hostname].{name} }}}}"
+    return extra
+
+
 @pytest.fixture(scope="module")
 def journey(nodes: list[Node]) -> dict[str, Any]:
-    """What the steps share: the reference app's release on each host before the first step."""
-    return {"original": {n.name: n.current_release() for n in nodes}, "releases": {}}
+    """What the steps share: the reference app's release on each host before the first step,
+    and the shape and release each host ran last."""
+    return {"original": {n.name: n.current_release() for n in nodes}, "last": {}}
 
 
-@pytest.mark.parametrize("shape", list(SHAPES))
-def test_a_project_of_this_shape_deploys_as_it_is_under_load(
+@pytest.mark.parametrize("shapes", ROUNDS, ids=[" and ".join(r) for r in ROUNDS])
+def test_projects_of_these_shapes_deploy_as_they_are_under_load(
     nodes: list[Node],
     journey: dict[str, Any],
-    shape: str,
+    shapes: tuple[str, str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    directory, inner, settings, served = SHAPES[shape]
-    copy = tmp_path_factory.mktemp(directory) / directory
-    shutil.copytree(PROJECTS / directory, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    extra = {**settings, "app_source": str(copy / inner)}
+    chosen: dict[str, dict[str, Any]] = {}
+    assigned: dict[str, str] = {}
+    for index, node in enumerate(nodes):
+        shape = shapes[index % len(shapes)]
+        directory, inner, settings, _ = SHAPES[shape]
+        copy = tmp_path_factory.mktemp(directory) / directory
+        shutil.copytree(PROJECTS / directory, copy, ignore=shutil.ignore_patterns("__pycache__"))
+        chosen[node.name] = {**settings, "app_source": str(copy / inner)}
+        assigned[node.name] = shape
     before = {node.name: node.current_release() for node in nodes}
-    step = _under_load(nodes, f"deploy {shape}", "playbooks/deploy.yml", "-e", json.dumps(extra))
-    releases = {}
+    step = _under_load(
+        nodes,
+        f"deploy {' and '.join(shapes)}",
+        "playbooks/deploy.yml",
+        "-e",
+        json.dumps(per_host(chosen)),
+    )
     for node in nodes:
+        shape = assigned[node.name]
         report = step.reports[node.name]
         _assert_no_failures_and_p99(report, node.name)
         new = node.current_release()
@@ -107,38 +143,39 @@ def test_a_project_of_this_shape_deploys_as_it_is_under_load(
         assert loadgen.version_sequence(report.samples) == ([before[node.name], new], 0), (
             report.summary()
         )
-        assert _serving(node) == {"version": new, "project": served}
+        assert _serving(node) == {"version": new, "project": SHAPES[shape][3]}
         # Its own ready route, through nginx: the table its migration created is there.
-        node.curl(settings["app_health_ready_path"])
-        # The project's files travel with the release; nothing the project ships is left out.
+        node.curl(chosen[node.name]["app_health_ready_path"])
+        # The project's files travel with the release.
         assert node.host.file(f"/srv/{APP}/releases/{new}/src").is_directory
-        releases[node.name] = new
-    journey["releases"][shape] = releases
+        journey["last"][node.name] = (shape, new)
     hook = task_output(step.output, "Run the migration hook of release")
-    assert sorted(re.findall(r"^changed: \[(\S+)\]", hook, re.MULTILINE)) == sorted(releases)
+    assert sorted(re.findall(r"^changed: \[(\S+)\]", hook, re.MULTILINE)) == sorted(before)
 
 
 def test_a_rollback_starts_a_release_as_it_was_deployed(
     nodes: list[Node], journey: dict[str, Any]
 ) -> None:
-    """Back to the reference app's release while the settings (given with -e) still name the uv
-    project's module, ready route and migration: the release's record wins, the rollback serves."""
-    assert "uv workspace" in journey["releases"], "the project deploys ran first"
-    today = {**SHAPES["uv workspace"][2], "app_rollback_release": ""}
+    """Back to the reference app's release while the settings (given with -e) still name each
+    host's last project's module, ready route and migration: the release's record wins."""
+    assert len(journey["last"]) == len(nodes), "the project deploys ran first"
+    chosen = {}
     for node in nodes:
+        shape, _ = journey["last"][node.name]
         original = journey["original"][node.name]
-        today["app_rollback_release"] = original
         assert node.host.file(f"/srv/{APP}/releases/{original}/.installed").exists
+        chosen[node.name] = {**SHAPES[shape][2], "app_source": "/nonexistent"}
     # One release id for both hosts: the reference app builds the same on both.
     assert len(set(journey["original"].values())) == 1
+    extra = {**per_host(chosen), "app_rollback_release": next(iter(journey["original"].values()))}
     step = _under_load(
-        nodes, "rollback across projects", "playbooks/rollback.yml", "-v", "-e", json.dumps(today)
+        nodes, "rollback across projects", "playbooks/rollback.yml", "-v", "-e", json.dumps(extra)
     )
     for node in nodes:
         report = step.reports[node.name]
         _assert_no_failures_and_p99(report, node.name)
         original = journey["original"][node.name]
-        came_from = journey["releases"]["uv workspace"][node.name]
+        came_from = journey["last"][node.name][1]
         assert loadgen.version_sequence(report.samples) == ([came_from, original], 0), (
             report.summary()
         )

@@ -138,7 +138,9 @@ def build(source: Path, options: Options) -> Release:
             requested = list(found.dependencies)
         else:
             requested = [f"{name}=={version}" for name, version in sorted(lock.main.items())]
-        own = built + members + ([runtime] if runtime else [])
+        # The wheels built here that the host installs by name (project, runtime), and all of them.
+        installed_wheels = built + ([runtime] if runtime else [])
+        own = installed_wheels + members
         content = "".join(wheels.sha256(w) for w in own) + target.key() + digest + mode
         content += "".join(p.read_text() for p in constraint_files + requirement_files) + "\n".join(
             requested
@@ -157,7 +159,7 @@ def build(source: Path, options: Options) -> Release:
             wheels.download(
                 target,
                 staging,
-                requested + [str(staging / w.name) for w in built + ([runtime] if runtime else [])],
+                requested + [str(staging / w.name) for w in installed_wheels],
                 constraint_files,
                 [links],
                 requirement_files,
@@ -174,9 +176,7 @@ def build(source: Path, options: Options) -> Release:
     found_wheels = sorted(p.name for p in house.glob("*.whl"))
     if mode == "package":
         distribution, version = wheels.parse_wheel_name(built[0].name)
-        installed = [
-            wheels.parse_wheel_name(w.name) for w in built + ([runtime] if runtime else [])
-        ]
+        installed = [wheels.parse_wheel_name(w.name) for w in installed_wheels]
     else:
         distribution, version = found.name, "tree"
         installed = [wheels.parse_wheel_name(w) for w in found_wheels]
